@@ -1,0 +1,8 @@
+/**
+ * Imports every codec module so each registers itself; import this (or convert.ts) before getCodec().
+ * One line per codec module.
+ */
+import "./float.js";
+
+export * from "./codec.js";
+export * from "./registry.js";
