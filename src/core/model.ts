@@ -53,6 +53,9 @@ export enum TokenType {
   Byte = 6,
 }
 
+/** llama.cpp's LLAMA_TOKEN_NULL (-1) as the uint32 a GGUF special-token key holds. */
+export const NO_TOKEN_ID = 0xffffffff;
+
 /** A vocabulary in llama.cpp's terms (the `tokenizer.ggml.*` keys). */
 export interface TokenizerInfo {
   /** tokenizer.ggml.model: "llama" (SentencePiece), "gpt2" (byte-level BPE), ... */
@@ -63,12 +66,22 @@ export interface TokenizerInfo {
   scores?: Float32Array;
   tokenTypes?: Int32Array;
   merges?: string[];
+  /**
+   * Special token ids as GGUF stores them (uint32). NO_TOKEN_ID means the key is written with llama.cpp's
+   * LLAMA_TOKEN_NULL (the llama2.c converter does that for sep and pad); undefined means the key is absent.
+   */
   bosId?: number;
   eosId?: number;
   unkId?: number;
   padId?: number;
+  /** tokenizer.ggml.seperator_token_id (llama.cpp's spelling). */
+  sepId?: number;
+  clsId?: number;
+  maskId?: number;
+  eotId?: number;
   addBos?: boolean;
   addEos?: boolean;
+  addSep?: boolean;
   addSpacePrefix?: boolean;
   chatTemplate?: string;
 }
