@@ -11,9 +11,10 @@ export interface BlockCodecParts {
   readonly requiresImatrix?: boolean;
   /**
    * Quantizes the row `src[srcOffset .. srcOffset + rowLength)` into `dst` at `dstOffset`.
-   * `imatrix` (when given) has one weight per column of the row.
+   * `imatrix` (when given) has one weight per column of the row. `srcBits` views the same memory as `src`
+   * as int32 bit patterns (made once per call: creating a view per row costs more than quantizing it).
    */
-  quantizeRow(src: Float32Array, srcOffset: number, rowLength: number, dst: Uint8Array, dstOffset: number, imatrix: Float32Array | undefined): void;
+  quantizeRow(src: Float32Array, srcOffset: number, rowLength: number, dst: Uint8Array, dstOffset: number, imatrix: Float32Array | undefined, srcBits: Int32Array): void;
   /** Decodes `nblocks` blocks of `src` into `out` from index 0. */
   dequantize(src: Uint8Array, nblocks: number, out: Float32Array): void;
 }
@@ -42,7 +43,8 @@ export function defineBlockCodec(parts: BlockCodecParts): Codec {
       if (requiresImatrix && !imatrix) throw new BitsmithError(`${type.name} needs an importance matrix`, { field });
       const rowBytes = (rowLength / blockSize) * typeSize;
       const dst = new Uint8Array(nrows * rowBytes);
-      for (let r = 0; r < nrows; r++) parts.quantizeRow(src, r * rowLength, rowLength, dst, r * rowBytes, imatrix);
+      const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
+      for (let r = 0; r < nrows; r++) parts.quantizeRow(src, r * rowLength, rowLength, dst, r * rowBytes, imatrix, bits);
       return dst;
     },
     dequantize(src, count, out) {

@@ -3,6 +3,7 @@
  * One line per codec module.
  */
 import "./float.js";
+import "./legacy.js";
 
 export * from "./codec.js";
 export * from "./registry.js";

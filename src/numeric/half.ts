@@ -161,3 +161,16 @@ export function bf16ToF32Row(src: Uint16Array, dst: Float32Array, n = src.length
   for (; i < n; i++) out[i] = src[i]! << 16;
   return dst;
 }
+
+/** Stores `x` as little-endian fp16 at `dst[offset]` (any alignment) and returns the stored bit pattern. */
+export function storeF16(dst: Uint8Array, offset: number, x: number): number {
+  const h = f32ToF16(x);
+  dst[offset] = h;
+  dst[offset + 1] = h >>> 8;
+  return h;
+}
+
+/** Reads the little-endian fp16 at `src[offset]` as a float32 value. */
+export function loadF16(src: Uint8Array, offset: number): number {
+  return f16ToF32(src[offset]! | (src[offset + 1]! << 8));
+}

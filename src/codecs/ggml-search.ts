@@ -1,0 +1,332 @@
+/**
+ * The scale searches ggml's quantizers share (make_qx_quants, make_q3_quants, make_qkx2_quants,
+ * make_qkx3_quants, make_qp_quants in ggml-quants.c), reproduced with float32 semantics: `fr` after every
+ * C float operation, in C's evaluation order, sums accumulated in order, no fused multiply-add. Each picks
+ * quantized levels L for a group of `n` values starting at x[xo] and returns the group's scale.
+ */
+import { nearestInt } from "../numeric/float32-ops.js";
+
+const fr = Math.fround;
+
+/** GROUP_MAX_EPS: groups whose largest magnitude is below it count as all zero. */
+export const GROUP_MAX_EPS = fr(1e-15);
+const F0_1 = fr(0.1);
+
+/**
+ * make_qx_quants: symmetric levels L = l + nmax, l in [-nmax, nmax-1], for a scale that maps the value of
+ * largest magnitude to -nmax; then (rmseType != 0) 18 nearby scales are tried and the one with the best
+ * weighted least-squares fit is kept. Weights: qw[qwo + i] when qw is given, else by rmseType
+ * (1: x^2, 2: 1, 3: |x|, other: sqrt|x|). A negative rmseType returns right after the first fit.
+ */
+export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array | Uint8Array, lo: number, rmseType: number, qw: Float32Array | null, qwo: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]!);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i]!;
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    L.fill(0, lo, lo + n);
+    return 0;
+  }
+  let iscale = fr(-nmax / max);
+  if (rmseType === 0) {
+    for (let i = 0; i < n; i++) {
+      const l = nearestInt(fr(iscale * x[xo + i]!));
+      L[lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, l));
+    }
+    return fr(1 / iscale);
+  }
+  let returnEarly = false;
+  if (rmseType < 0) {
+    rmseType = -rmseType;
+    returnEarly = true;
+  }
+  const weight = (i: number, xi: number): number =>
+    qw ? qw[qwo + i]! : rmseType === 1 ? fr(xi * xi) : rmseType === 2 ? 1 : rmseType === 3 ? Math.abs(xi) : fr(Math.sqrt(Math.abs(xi)));
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    let l = nearestInt(fr(iscale * xi));
+    l = Math.max(-nmax, Math.min(nmax - 1, l));
+    L[lo + i] = l + nmax;
+    const w = weight(i, xi);
+    sumlx = fr(sumlx + fr(fr(w * xi) * l));
+    suml2 = fr(suml2 + fr(fr(w * l) * l));
+  }
+  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  if (returnEarly) return suml2 > 0 ? fr(0.5 * fr(scale + fr(1 / iscale))) : fr(1 / iscale);
+  let best = fr(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = fr(-fr(nmax + fr(F0_1 * is)) / max);
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i]!;
+      let l = nearestInt(fr(iscale * xi));
+      l = Math.max(-nmax, Math.min(nmax - 1, l));
+      const w = weight(i, xi);
+      sumlx = fr(sumlx + fr(fr(w * xi) * l));
+      suml2 = fr(suml2 + fr(fr(w * l) * l));
+    }
+    if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
+      for (let i = 0; i < n; i++) {
+        const l = nearestInt(fr(iscale * x[xo + i]!));
+        L[lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, l));
+      }
+      scale = fr(sumlx / suml2);
+      best = fr(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/**
+ * make_q3_quants: like make_qx_quants with x^2 weights, but (doRmse) refines the levels one value at a time
+ * (up to 5 passes) instead of trying other scales. L must be signed: it holds l in [-nmax, nmax-1] during the
+ * search and l + nmax at the end.
+ */
+export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, doRmse: boolean): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]!);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i]!;
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    L.fill(0, lo, lo + n);
+    return 0;
+  }
+  const iscale = fr(-nmax / max);
+  if (doRmse) {
+    let sumlx = 0;
+    let suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i]!;
+      let l = nearestInt(fr(iscale * xi));
+      l = Math.max(-nmax, Math.min(nmax - 1, l));
+      L[lo + i] = l;
+      const w = fr(xi * xi);
+      sumlx = fr(sumlx + fr(fr(w * xi) * l));
+      suml2 = fr(suml2 + fr(fr(w * l) * l));
+    }
+    for (let itry = 0; itry < 5; itry++) {
+      let nChanged = 0;
+      for (let i = 0; i < n; i++) {
+        const xi = x[xo + i]!;
+        const w = fr(xi * xi);
+        const li = L[lo + i]!;
+        let slx = fr(sumlx - fr(fr(w * xi) * li));
+        if (slx > 0) {
+          let sl2 = fr(suml2 - fr(fr(w * li) * li));
+          let newL = nearestInt(fr(fr(xi * sl2) / slx));
+          newL = Math.max(-nmax, Math.min(nmax - 1, newL));
+          if (newL !== li) {
+            slx = fr(slx + fr(fr(w * xi) * newL));
+            sl2 = fr(sl2 + fr(fr(w * newL) * newL));
+            if (sl2 > 0 && fr(fr(slx * slx) * suml2) > fr(fr(sumlx * sumlx) * sl2)) {
+              L[lo + i] = newL;
+              sumlx = slx;
+              suml2 = sl2;
+              nChanged++;
+            }
+          }
+        }
+      }
+      if (!nChanged) break;
+    }
+    for (let i = 0; i < n; i++) L[lo + i] += nmax;
+    return suml2 > 0 ? fr(sumlx / suml2) : 0;
+  }
+  for (let i = 0; i < n; i++) {
+    let l = nearestInt(fr(iscale * x[xo + i]!));
+    l = Math.max(-nmax, Math.min(nmax - 1, l));
+    L[lo + i] = l + nmax;
+  }
+  return fr(1 / iscale);
+}
+
+/**
+ * make_qkx2_quants / make_qkx3_quants: asymmetric levels L in [0, nmax] with scale and min (x ~ scale*L - theMin),
+ * searching nstep+1 scales around nmax/(max-min) and refitting scale and min by weighted least squares.
+ * `weights` (from index 0) may be null for qkx3, meaning x^2. The min (as a positive offset) goes to minOut[0].
+ * `qkx3` selects make_qkx3_quants' small differences (null weights allowed, a clamp before rounding).
+ */
+export function makeQkxQuants(
+  qkx3: boolean,
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array | null,
+  L: Uint8Array,
+  lo: number,
+  minOut: Float32Array,
+  Laux: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
+): number {
+  const x0 = x[xo]!;
+  let min = x0;
+  let max = x0;
+  let sumW = weights ? weights[0]! : fr(x0 * x0);
+  let sumX = fr(sumW * x0);
+  for (let i = 1; i < n; i++) {
+    const xi = x[xo + i]!;
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    const w = weights ? weights[i]! : fr(xi * xi);
+    sumW = fr(sumW + w);
+    sumX = fr(sumX + fr(w * xi));
+  }
+  if (min > 0) min = 0;
+  if (qkx3 ? max <= min : max === min) {
+    L.fill(0, lo, lo + n);
+    minOut[0] = -min;
+    return 0;
+  }
+  let iscale = fr(nmax / fr(max - min));
+  let scale = fr(1 / iscale);
+  let bestError = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(xi - min)))));
+    L[lo + i] = l;
+    let diff = fr(fr(fr(scale * l) + min) - xi);
+    diff = useMad ? Math.abs(diff) : fr(diff * diff);
+    const w = weights ? weights[i]! : fr(xi * xi);
+    bestError = fr(bestError + fr(w * diff));
+  }
+  if (nstep < 1) {
+    minOut[0] = -min;
+    return scale;
+  }
+  for (let is = 0; is <= nstep; is++) {
+    // `min` is the best fit so far, so both the range and the offset move as the search proceeds.
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
+    let sumL = 0;
+    let sumL2 = 0;
+    let sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i]!;
+      let l: number;
+      if (qkx3) {
+        const v = fr(iscale * fr(xi - min));
+        l = v > 0 ? nearestInt(v < nmax ? v : nmax) : 0;
+      } else {
+        l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(xi - min)))));
+      }
+      Laux[i] = l;
+      const w = weights ? weights[i]! : fr(xi * xi);
+      const wl = fr(w * l);
+      sumL = fr(sumL + wl);
+      sumL2 = fr(sumL2 + fr(wl * l));
+      sumXL = fr(sumXL + fr(wl * xi));
+    }
+    const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
+    if (D > 0) {
+      let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
+      let thisMin = fr(fr(fr(sumL2 * sumX) - fr(sumL * sumXL)) / D);
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = fr(sumXL / sumL2);
+      }
+      let curError = 0;
+      for (let i = 0; i < n; i++) {
+        const xi = x[xo + i]!;
+        let diff = fr(fr(fr(thisScale * Laux[i]!) + thisMin) - xi);
+        diff = useMad ? Math.abs(diff) : fr(diff * diff);
+        const w = weights ? weights[i]! : fr(xi * xi);
+        curError = fr(curError + fr(w * diff));
+      }
+      if (curError < bestError) {
+        for (let i = 0; i < n; i++) L[lo + i] = Laux[i]!;
+        bestError = curError;
+        scale = thisScale;
+        min = thisMin;
+      }
+    }
+  }
+  minOut[0] = -min;
+  return scale;
+}
+
+/**
+ * make_qp_quants: non-negative levels L in [0, nmax] for non-negative values (the sub-block scales and mins
+ * of the k-quants), weighted by quantWeights; tries 8 nearby scales, then refines levels one at a time.
+ */
+export function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8Array, quantWeights: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < n; i++) max = max > x[i]! ? max : x[i]!;
+  if (max < GROUP_MAX_EPS) {
+    L.fill(0, 0, n);
+    return 0;
+  }
+  let iscale = fr(nmax / max);
+  for (let i = 0; i < n; i++) L[i] = nearestInt(fr(iscale * x[i]!));
+  const scale = fr(1 / iscale);
+  let bestMse = 0;
+  for (let i = 0; i < n; i++) {
+    const diff = fr(x[i]! - fr(scale * L[i]!));
+    bestMse = fr(bestMse + fr(fr(quantWeights[i]! * diff) * diff));
+  }
+  for (let is = -4; is <= 4; is++) {
+    if (is === 0) continue;
+    const iscaleIs = fr(fr(fr(F0_1 * is) + nmax) / max);
+    const scaleIs = fr(1 / iscaleIs);
+    let mse = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Math.min(nmax, nearestInt(fr(iscaleIs * x[i]!)));
+      const diff = fr(x[i]! - fr(scaleIs * l));
+      mse = fr(mse + fr(fr(quantWeights[i]! * diff) * diff));
+    }
+    if (mse < bestMse) {
+      bestMse = mse;
+      iscale = iscaleIs;
+    }
+  }
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.min(nmax, nearestInt(fr(iscale * x[i]!)));
+    L[i] = l;
+    const w = quantWeights[i]!;
+    sumlx = fr(sumlx + fr(fr(w * x[i]!) * l));
+    suml2 = fr(suml2 + fr(fr(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let nChanged = 0;
+    for (let i = 0; i < n; i++) {
+      const w = quantWeights[i]!;
+      const xi = x[i]!;
+      const li = L[i]!;
+      let slx = fr(sumlx - fr(fr(w * xi) * li));
+      let sl2 = fr(suml2 - fr(fr(w * li) * li));
+      if (slx > 0 && sl2 > 0) {
+        const newL = Math.min(nmax, nearestInt(fr(fr(xi * sl2) / slx)));
+        if (newL !== li) {
+          slx = fr(slx + fr(fr(w * xi) * newL));
+          sl2 = fr(sl2 + fr(fr(w * newL) * newL));
+          if (fr(fr(slx * slx) * suml2) > fr(fr(sumlx * sumlx) * sl2)) {
+            L[i] = newL;
+            sumlx = slx;
+            suml2 = sl2;
+            nChanged++;
+          }
+        }
+      }
+    }
+    if (!nChanged) break;
+  }
+  return suml2 > 0 ? fr(sumlx / suml2) : 0;
+}
