@@ -90,8 +90,13 @@ export function ggufTokenizerInfo(meta: Meta, file?: string): TokenizerInfo | un
     eosId: getNumber(meta, "tokenizer.ggml.eos_token_id", file),
     unkId: getNumber(meta, "tokenizer.ggml.unknown_token_id", file),
     padId: getNumber(meta, "tokenizer.ggml.padding_token_id", file),
+    sepId: getNumber(meta, "tokenizer.ggml.seperator_token_id", file),
+    clsId: getNumber(meta, "tokenizer.ggml.cls_token_id", file),
+    maskId: getNumber(meta, "tokenizer.ggml.mask_token_id", file),
+    eotId: getNumber(meta, "tokenizer.ggml.eot_token_id", file),
     addBos: getBool(meta, "tokenizer.ggml.add_bos_token", file),
     addEos: getBool(meta, "tokenizer.ggml.add_eos_token", file),
+    addSep: getBool(meta, "tokenizer.ggml.add_sep_token", file),
     addSpacePrefix: getBool(meta, "tokenizer.ggml.add_space_prefix", file),
     chatTemplate: getString(meta, "tokenizer.chat_template", file),
   };

@@ -70,10 +70,10 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
   if (version === 1) throw fail("GGUF version 1 is not supported (it predates 64-bit counts); convert the model again with a current llama.cpp", "version");
   if (version !== 2 && version !== 3) throw fail(`GGUF version ${version} is not supported (only versions 2 and 3)`, "version");
 
-  // Minimum bytes per entry, to refuse absurd counts up front: a KV is a key (8 + at least 1), a type (4) and at
-  // least 1 byte of value; a tensor info is a name (8 + 1), n_dims (4), type (4) and offset (8).
-  const nTensors = c.lengthWithin(nonNegative(c.takeI64(), "tensor count", fail), 25, "tensor count", "tensor count");
-  const nKv = c.lengthWithin(nonNegative(c.takeI64(), "metadata count", fail), 14, "metadata count", "metadata count");
+  // Minimum bytes per entry, to refuse absurd counts up front: a KV is a key length (8), a type (4) and at least
+  // 1 byte of value; a tensor info is a name length (8), n_dims (4), type (4) and offset (8).
+  const nTensors = c.lengthWithin(nonNegative(c.takeI64(), "tensor count", fail), 24, "tensor count", "tensor count");
+  const nKv = c.lengthWithin(nonNegative(c.takeI64(), "metadata count", fail), 13, "metadata count", "metadata count");
 
   const metadata: GgufMetadata = new Map();
   for (let i = 0; i < nKv; i++) {
