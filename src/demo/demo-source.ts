@@ -1,0 +1,38 @@
+/**
+ * "@demo": the generated demo checkpoint served from memory through the same Hugging Face reader as a real
+ * directory, and `writeDemoModel` to put it on disk.
+ */
+import { MemoryFileSystem, tensorType } from "../core/index.js";
+import type { FileSystemLike, ModelSource } from "../core/index.js";
+import { fromFloat32 } from "../codecs/convert.js";
+import { writeSafetensors } from "../formats/safetensors/index.js";
+import { openHfModel } from "../model/hf-source.js";
+import { buildDemoModel } from "./demo-model.js";
+
+export const DEMO_MODEL_ARG = "@demo";
+
+const BF16 = tensorType("BF16")!;
+
+/** Writes the demo checkpoint as a Hugging Face directory: text files, then model.safetensors (BF16). */
+export async function writeDemoModel(fs: FileSystemLike, dir: string, seed = 1): Promise<void> {
+  const demo = buildDemoModel(seed);
+  await fs.mkdir(dir);
+  for (const [name, text] of Object.entries(demo.files)) {
+    const sink = await fs.create(fs.join(dir, name));
+    await sink.write(new TextEncoder().encode(text));
+    await sink.commit();
+  }
+  await writeSafetensors(
+    fs,
+    fs.join(dir, "model.safetensors"),
+    demo.tensors.map((t) => ({ name: t.name, type: BF16, shape: t.shape, read: async () => fromFloat32(t.values(), BF16) })),
+    new Map([["format", "pt"]]),
+  );
+}
+
+export async function openDemoModel(seed = 1): Promise<ModelSource> {
+  const fs = new MemoryFileSystem();
+  await writeDemoModel(fs, "demo", seed);
+  const model = await openHfModel(fs, "demo");
+  return { ...model, name: DEMO_MODEL_ARG, close: () => model.close() };
+}
