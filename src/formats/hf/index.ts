@@ -1,0 +1,10 @@
+export { parseHfConfig, SUPPORTED_MODEL_TYPES } from "./config.js";
+export type { HfConfig, HfModelType } from "./config.js";
+export { parseGenerationConfig } from "./generation-config.js";
+export type { HfGenerationConfig } from "./generation-config.js";
+export { hfTokenizerInfo } from "./tokenizer.js";
+export type { HfTokenizerFiles, HfTokenizerOptions, TextFile } from "./tokenizer.js";
+export { parseSentencePieceModel, SentencePieceType } from "./sentencepiece-model.js";
+export type { SentencePiece } from "./sentencepiece-model.js";
+export { PRE_TOKENIZER_CHECK_TEXT, preTokenizerForHash, preTokenizerHash } from "./pre-tokenizer.js";
+export { parseJsonObject } from "./json-file.js";
