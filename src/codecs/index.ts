@@ -4,6 +4,7 @@
  */
 import "./float.js";
 import "./legacy.js";
+import "./kquants.js";
 
 export * from "./codec.js";
 export * from "./registry.js";

@@ -24,6 +24,13 @@ const BOUNDS: Record<string, Bound> = {
   Q5_0: { levels: 32, group: 32, groupFactor: 1, imatrixFactor: 1.5 },
   Q4_1: { levels: 16, group: 32, groupFactor: 0.5, imatrixFactor: 1 },
   Q5_1: { levels: 32, group: 32, groupFactor: 0.5, imatrixFactor: 1 },
+  // k-quants: a sub-block scale is rounded to one of S codes of the super-block scale, which can move a value
+  // at level nmax by about nmax/(2S) super-block steps (plus the same again for the quantized min).
+  Q2_K: { levels: 4, group: 16, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.2 },
+  Q3_K: { levels: 8, group: 16, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.1 },
+  Q4_K: { levels: 16, group: 32, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.25 },
+  Q5_K: { levels: 32, group: 32, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.5 },
+  Q6_K: { levels: 64, group: 16, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.25 },
 };
 
 function maxAbs(x: Float32Array, from: number, n: number): number {

@@ -1,0 +1,453 @@
+/**
+ * ggml's k-quants: 256-value super-blocks split into 16 or 32-value sub-blocks whose scales (and mins) are
+ * themselves quantized against one fp16 super-block scale. Byte-exact with ggml_quantize_chunk and to_float.
+ *
+ *   Q2_K  84 B: scales[16] (4-bit scale | 4-bit min << 4), qs[64] (2-bit), fp16 d, fp16 dmin
+ *   Q3_K 110 B: hmask[32] (3rd bit), qs[64] (low 2 bits), scales[12] (16 x 6-bit, offset 32), fp16 d
+ *   Q4_K 144 B: fp16 d, fp16 dmin, scales[12] (8 x 6-bit scale + 8 x 6-bit min), qs[128] (4-bit)
+ *   Q5_K 176 B: fp16 d, fp16 dmin, scales[12], qh[32] (5th bit), qs[128]
+ *   Q6_K 210 B: ql[128] (low 4 bits), qh[64] (high 2 bits), int8 scales[16], fp16 d
+ *
+ * Without an importance matrix each type uses its reference quantizer (quantize_row_*_K_ref); with one, the
+ * weighted searches of quantize_row_*_K_impl (weights imatrix[j] * sqrt(sigma2 + x[j]^2)).
+ */
+import { nearestInt } from "../numeric/float32-ops.js";
+import { loadF16, storeF16 } from "../numeric/half.js";
+import { defineBlockCodec } from "./define.js";
+import { GROUP_MAX_EPS, makeQ3Quants, makeQkxQuants, makeQpQuants, makeQxQuants } from "./ggml-search.js";
+import { registerCodec } from "./registry.js";
+
+const fr = Math.fround;
+const QK_K = 256;
+
+// Scratch shared by the quantizers (codecs run synchronously).
+const L = new Uint8Array(QK_K);
+const Ls8 = new Int8Array(QK_K);
+const Laux = new Uint8Array(32);
+const weights = new Float32Array(32);
+const scales = new Float32Array(16);
+const mins = new Float32Array(16);
+const sw = new Float32Array(16);
+const Ls = new Uint8Array(16);
+const Lm = new Uint8Array(16);
+const minOut = new Float32Array(1);
+
+/** Sum of x^2 over a super-block, accumulated in float32 in order. */
+function sumSquares(x: Float32Array, xo: number): number {
+  let s = 0;
+  for (let j = 0; j < QK_K; j++) s = fr(s + fr(x[xo + j]! * x[xo + j]!));
+  return s;
+}
+
+/** Importance weights qw[j] * sqrt(sigma2 + x[j]^2) of `n` values into `weights`; returns their float sum. */
+function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qwo: number, n: number, sigma2: number): number {
+  let sum = 0;
+  for (let l = 0; l < n; l++) {
+    const xl = x[xo + l]!;
+    weights[l] = fr(qw[qwo + l]! * fr(Math.sqrt(fr(sigma2 + fr(xl * xl)))));
+    sum = fr(sum + weights[l]!);
+  }
+  return sum;
+}
+
+/** 2-bit packing of Q2_K/Q3_K: byte l of each 32-byte group holds values l, l+32, l+64, l+96 of a 128-half. */
+function pack2Bit(levels: Uint8Array | Int8Array, dst: Uint8Array, o: number): void {
+  for (let j = 0; j < QK_K; j += 128) {
+    for (let l = 0; l < 32; l++) {
+      dst[o + j / 4 + l] = levels[j + l]! | (levels[j + l + 32]! << 2) | (levels[j + l + 64]! << 4) | (levels[j + l + 96]! << 6);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Q2_K
+
+function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  for (let b = 0; b < n; b += QK_K, o += 84) {
+    const base = xo + b;
+    if (qw) {
+      const sigma2 = fr(sumSquares(x, base) / QK_K);
+      for (let j = 0; j < 16; j++) {
+        sw[j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2);
+        scales[j] = makeQkxQuants(true, 16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
+        mins[j] = minOut[0]!;
+      }
+      const dBlock = makeQpQuants(16, 15, scales, Ls, sw);
+      const mBlock = makeQpQuants(16, 15, mins, Lm, sw);
+      storeF16(dst, o + 80, dBlock);
+      storeF16(dst, o + 82, mBlock);
+      for (let j = 0; j < 16; j++) dst[o + j] = Ls[j]! | (Lm[j]! << 4);
+    } else {
+      let maxScale = 0;
+      let maxMin = 0;
+      for (let j = 0; j < 16; j++) {
+        for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[base + 16 * j + l]!);
+        scales[j] = makeQkxQuants(false, 16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, true);
+        mins[j] = minOut[0]!;
+        if (scales[j]! > maxScale) maxScale = scales[j]!;
+        if (mins[j]! > maxMin) maxMin = mins[j]!;
+      }
+      if (maxScale > 0) {
+        const iscale = fr(15 / maxScale);
+        for (let j = 0; j < 16; j++) dst[o + j] = nearestInt(fr(iscale * scales[j]!));
+        storeF16(dst, o + 80, fr(maxScale / 15));
+      } else {
+        for (let j = 0; j < 16; j++) dst[o + j] = 0;
+        storeF16(dst, o + 80, 0);
+      }
+      if (maxMin > 0) {
+        const iscale = fr(15 / maxMin);
+        for (let j = 0; j < 16; j++) dst[o + j] |= nearestInt(fr(iscale * mins[j]!)) << 4;
+        storeF16(dst, o + 82, fr(maxMin / 15));
+      } else {
+        storeF16(dst, o + 82, 0);
+      }
+    }
+    const dm = loadF16(dst, o + 80);
+    const mm = loadF16(dst, o + 82);
+    // Re-round every value against the stored (quantized) sub-block scale and min.
+    for (let j = 0; j < 16; j++) {
+      const sc = dst[o + j]!;
+      const d = fr(dm * (sc & 15));
+      if (!d) continue;
+      const m = fr(mm * (sc >>> 4));
+      for (let ii = 0; ii < 16; ii++) {
+        L[16 * j + ii] = Math.max(0, Math.min(3, nearestInt(fr(fr(x[base + 16 * j + ii]! + m) / d))));
+      }
+    }
+    pack2Bit(L, dst, o + 16);
+  }
+}
+
+function dequantizeQ2K(src: Uint8Array, nb: number, out: Float32Array): void {
+  let k = 0;
+  for (let i = 0, o = 0; i < nb; i++, o += 84) {
+    const d = loadF16(src, o + 80);
+    const min = loadF16(src, o + 82);
+    let is = 0;
+    for (let q = o + 16; q < o + 80; q += 32) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (let half = 0; half < 32; half += 16) {
+          const sc = src[o + is++]!;
+          const dl = fr(d * (sc & 15));
+          const ml = fr(min * (sc >>> 4));
+          for (let l = 0; l < 16; l++) out[k++] = fr(dl * ((src[q + half + l]! >>> shift) & 3)) - ml;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Q3_K
+
+/** Packs 16 six-bit scale codes (0..63) into Q3_K's 12 bytes at dst[o]. */
+function packQ3Scales(codes: ArrayLike<number>, dst: Uint8Array, o: number): void {
+  for (let j = 0; j < 12; j++) dst[o + j] = 0;
+  for (let j = 0; j < 16; j++) {
+    const l = codes[j]!;
+    if (j < 8) dst[o + j] = l & 15;
+    else dst[o + j - 8] |= (l & 15) << 4;
+    dst[o + 8 + (j % 4)] |= (l >>> 4) << (2 * (j >>> 2));
+  }
+}
+
+/** Signed scale of Q3_K sub-block j (code - 32) from the 12 bytes at src[o]. */
+function q3Scale(src: Uint8Array, o: number, j: number): number {
+  const low = j < 8 ? src[o + j]! & 15 : src[o + j - 8]! >>> 4;
+  return (low | (((src[o + 8 + (j % 4)]! >>> (2 * (j >>> 2))) & 3) << 4)) - 32;
+}
+
+const q3Codes = new Uint8Array(16);
+
+function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  for (let b = 0; b < n; b += QK_K, o += 110) {
+    const base = xo + b;
+    if (qw) {
+      const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
+      for (let j = 0; j < 16; j++) {
+        sw[j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2);
+        scales[j] = makeQxQuants(16, 4, x, base + 16 * j, Ls8, 16 * j, 1, weights, 0);
+      }
+      const dBlock = makeQxQuants(16, 32, scales, 0, q3Codes, 0, 1, sw, 0);
+      packQ3Scales(q3Codes, dst, o + 96);
+      storeF16(dst, o + 108, dBlock);
+    } else {
+      let maxScale = 0;
+      let amax = 0;
+      for (let j = 0; j < 16; j++) {
+        scales[j] = makeQ3Quants(16, 4, x, base + 16 * j, Ls8, 16 * j, true);
+        const scale = Math.abs(scales[j]!);
+        if (scale > amax) {
+          amax = scale;
+          maxScale = scales[j]!;
+        }
+      }
+      if (maxScale) {
+        const iscale = fr(-32 / maxScale);
+        for (let j = 0; j < 16; j++) q3Codes[j] = Math.max(-32, Math.min(31, nearestInt(fr(iscale * scales[j]!)))) + 32;
+        packQ3Scales(q3Codes, dst, o + 96);
+        storeF16(dst, o + 108, fr(1 / iscale));
+      } else {
+        for (let j = 0; j < 12; j++) dst[o + 96 + j] = 0;
+        storeF16(dst, o + 108, 0);
+      }
+    }
+    const dAll = loadF16(dst, o + 108);
+    for (let j = 0; j < 16; j++) {
+      const d = fr(dAll * q3Scale(dst, o + 96, j));
+      if (!d) continue;
+      for (let ii = 0; ii < 16; ii++) {
+        Ls8[16 * j + ii] = Math.max(-4, Math.min(3, nearestInt(fr(x[base + 16 * j + ii]! / d)))) + 4;
+      }
+    }
+    // The third bit of value j goes to bit (j / 32) of hmask[j % 32].
+    for (let m = 0; m < 32; m++) dst[o + m] = 0;
+    for (let j = 0; j < QK_K; j++) {
+      if (Ls8[j]! > 3) {
+        dst[o + (j & 31)] |= 1 << (j >>> 5);
+        Ls8[j]! -= 4;
+      }
+    }
+    pack2Bit(Ls8, dst, o + 32);
+  }
+}
+
+function dequantizeQ3K(src: Uint8Array, nb: number, out: Float32Array): void {
+  let k = 0;
+  for (let i = 0, o = 0; i < nb; i++, o += 110) {
+    const dAll = loadF16(src, o + 108);
+    let is = 0;
+    let m = 1;
+    for (let q = o + 32; q < o + 96; q += 32) {
+      for (let shift = 0; shift < 8; shift += 2, m <<= 1) {
+        for (let half = 0; half < 32; half += 16) {
+          const dl = fr(dAll * q3Scale(src, o + 96, is++));
+          for (let l = 0; l < 16; l++) {
+            const low = (src[q + half + l]! >>> shift) & 3;
+            out[k++] = dl * (low - (src[o + half + l]! & m ? 0 : 4));
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Q4_K / Q5_K
+
+/** Packs 8 six-bit scales and 8 six-bit mins into the 12 bytes at dst[o] (ggml's get_scale_min_k4 layout). */
+function packScaleMinK4(ls: ArrayLike<number>, lm: ArrayLike<number>, dst: Uint8Array, o: number): void {
+  for (let j = 0; j < 8; j++) {
+    const s = ls[j]!;
+    const m = lm[j]!;
+    if (j < 4) {
+      dst[o + j] = s;
+      dst[o + j + 4] = m;
+    } else {
+      dst[o + j + 4] = (s & 15) | ((m & 15) << 4);
+      dst[o + j - 4] |= (s >>> 4) << 6;
+      dst[o + j] |= (m >>> 4) << 6;
+    }
+  }
+}
+
+/** Scale code of sub-block j (get_scale_min_k4). */
+function scaleK4(q: Uint8Array, o: number, j: number): number {
+  return j < 4 ? q[o + j]! & 63 : (q[o + j + 4]! & 15) | ((q[o + j - 4]! >>> 6) << 4);
+}
+
+/** Min code of sub-block j (get_scale_min_k4). */
+function minK4(q: Uint8Array, o: number, j: number): number {
+  return j < 4 ? q[o + j + 4]! & 63 : (q[o + j + 4]! >>> 4) | ((q[o + j]! >>> 6) << 4);
+}
+
+/**
+ * Scales, mins and levels of a Q4_K/Q5_K super-block (nmax 15 or 31): fills d, dmin and the 12 scale bytes
+ * at dst[o], and L with the final levels.
+ */
+function quantizeSuperBlockK4(x: Float32Array, base: number, nmax: number, dst: Uint8Array, o: number, qw: Float32Array | undefined, qwo: number): void {
+  if (qw) {
+    const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
+    for (let j = 0; j < 8; j++) {
+      sw[j] = imatrixWeights(x, base + 32 * j, qw, qwo + 32 * j, 32, sigma2);
+      scales[j] = makeQkxQuants(true, 32, nmax, x, base + 32 * j, weights, L, 32 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
+      mins[j] = minOut[0]!;
+    }
+    const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
+    const mBlock = makeQpQuants(8, 63, mins, Lm, sw);
+    if (nmax === 31) {
+      // quantize_row_q5_K_impl clamps the codes; the Q4_K one packs them as they are.
+      for (let j = 0; j < 8; j++) {
+        Ls[j] = Math.min(63, Ls[j]!);
+        Lm[j] = Math.min(63, Lm[j]!);
+      }
+    }
+    packScaleMinK4(Ls, Lm, dst, o + 4);
+    storeF16(dst, o, dBlock);
+    storeF16(dst, o + 2, mBlock);
+  } else {
+    let maxScale = 0;
+    let maxMin = 0;
+    for (let j = 0; j < 8; j++) {
+      const xo = base + 32 * j;
+      let sumX2 = 0;
+      for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xo + l]! * x[xo + l]!));
+      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
+      for (let l = 0; l < 32; l++) weights[l] = fr(avX + Math.abs(x[xo + l]!));
+      scales[j] = nmax === 15
+        ? makeQkxQuants(false, 32, 15, x, xo, weights, L, 32 * j, minOut, Laux, -1, fr(0.1), 20, false)
+        : makeQkxQuants(false, 32, 31, x, xo, weights, L, 32 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, false);
+      mins[j] = minOut[0]!;
+      if (scales[j]! > maxScale) maxScale = scales[j]!;
+      if (mins[j]! > maxMin) maxMin = mins[j]!;
+    }
+    const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
+    const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
+    for (let j = 0; j < 8; j++) {
+      // uint8_t conversion, then MIN(63, .)
+      Ls[j] = Math.min(63, nearestInt(fr(invScale * scales[j]!)) & 255);
+      Lm[j] = Math.min(63, nearestInt(fr(invMin * mins[j]!)) & 255);
+    }
+    packScaleMinK4(Ls, Lm, dst, o + 4);
+    storeF16(dst, o, fr(maxScale / 63));
+    storeF16(dst, o + 2, fr(maxMin / 63));
+  }
+  const dAll = loadF16(dst, o);
+  const mAll = loadF16(dst, o + 2);
+  for (let j = 0; j < 8; j++) {
+    const d = fr(dAll * scaleK4(dst, o + 4, j));
+    if (!d) continue;
+    const dm = fr(mAll * minK4(dst, o + 4, j));
+    for (let ii = 0; ii < 32; ii++) {
+      L[32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(x[base + 32 * j + ii]! + dm) / d))));
+    }
+  }
+}
+
+function quantizeRowQ4K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  for (let b = 0; b < n; b += QK_K, o += 144) {
+    quantizeSuperBlockK4(x, xo + b, 15, dst, o, qw, b);
+    for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
+      for (let l = 0; l < 32; l++) dst[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
+    }
+  }
+}
+
+function quantizeRowQ5K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  for (let b = 0; b < n; b += QK_K, o += 176) {
+    quantizeSuperBlockK4(x, xo + b, 31, dst, o, qw, b);
+    const qh = o + 16;
+    for (let j = 0; j < 32; j++) dst[qh + j] = 0;
+    // Values j and j+32 of each 64-group share a byte of low nibbles; their 5th bits go to bits 2g, 2g+1 of qh[j].
+    for (let g = 0, ql = o + 48; g < 4; g++, ql += 32) {
+      for (let j = 0; j < 32; j++) {
+        const l1 = L[64 * g + j]!;
+        const l2 = L[64 * g + j + 32]!;
+        dst[qh + j] |= ((l1 >>> 4) << (2 * g)) | ((l2 >>> 4) << (2 * g + 1));
+        dst[ql + j] = (l1 & 15) | ((l2 & 15) << 4);
+      }
+    }
+  }
+}
+
+function dequantizeQ4K(src: Uint8Array, nb: number, out: Float32Array): void {
+  let k = 0;
+  for (let i = 0, o = 0; i < nb; i++, o += 144) {
+    const d = loadF16(src, o);
+    const min = loadF16(src, o + 2);
+    for (let g = 0, q = o + 16; g < 4; g++, q += 32) {
+      const d1 = fr(d * scaleK4(src, o + 4, 2 * g));
+      const m1 = fr(min * minK4(src, o + 4, 2 * g));
+      const d2 = fr(d * scaleK4(src, o + 4, 2 * g + 1));
+      const m2 = fr(min * minK4(src, o + 4, 2 * g + 1));
+      for (let l = 0; l < 32; l++) out[k++] = fr(d1 * (src[q + l]! & 15)) - m1;
+      for (let l = 0; l < 32; l++) out[k++] = fr(d2 * (src[q + l]! >>> 4)) - m2;
+    }
+  }
+}
+
+function dequantizeQ5K(src: Uint8Array, nb: number, out: Float32Array): void {
+  let k = 0;
+  for (let i = 0, o = 0; i < nb; i++, o += 176) {
+    const d = loadF16(src, o);
+    const min = loadF16(src, o + 2);
+    const qh = o + 16;
+    for (let g = 0, q = o + 48; g < 4; g++, q += 32) {
+      const d1 = fr(d * scaleK4(src, o + 4, 2 * g));
+      const m1 = fr(min * minK4(src, o + 4, 2 * g));
+      const d2 = fr(d * scaleK4(src, o + 4, 2 * g + 1));
+      const m2 = fr(min * minK4(src, o + 4, 2 * g + 1));
+      for (let l = 0; l < 32; l++) out[k++] = fr(d1 * ((src[q + l]! & 15) + (((src[qh + l]! >>> (2 * g)) & 1) << 4))) - m1;
+      for (let l = 0; l < 32; l++) out[k++] = fr(d2 * ((src[q + l]! >>> 4) + (((src[qh + l]! >>> (2 * g + 1)) & 1) << 4))) - m2;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Q6_K
+
+function quantizeRowQ6K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  for (let b = 0; b < n; b += QK_K, o += 210) {
+    const base = xo + b;
+    let maxScale = 0;
+    let maxAbsScale = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const scale = makeQxQuants(16, 32, x, base + 16 * ib, L, 16 * ib, 1, qw ?? null, b + 16 * ib);
+      scales[ib] = scale;
+      const absScale = Math.abs(scale);
+      if (absScale > maxAbsScale) {
+        maxAbsScale = absScale;
+        maxScale = scale;
+      }
+    }
+    if (maxAbsScale < GROUP_MAX_EPS) {
+      dst.fill(0, o, o + 210);
+      continue;
+    }
+    const iscale = fr(-128 / maxScale);
+    storeF16(dst, o + 208, fr(1 / iscale));
+    for (let ib = 0; ib < 16; ib++) dst[o + 192 + ib] = Math.min(127, nearestInt(fr(iscale * scales[ib]!)));
+    const dAll = loadF16(dst, o + 208);
+    for (let j = 0; j < 16; j++) {
+      const d = fr(dAll * ((dst[o + 192 + j]! << 24) >> 24));
+      if (!d) continue;
+      for (let ii = 0; ii < 16; ii++) {
+        L[16 * j + ii] = Math.max(-32, Math.min(31, nearestInt(fr(x[base + 16 * j + ii]! / d)))) + 32;
+      }
+    }
+    // Each 128-half: ql[l] = low nibbles of values l and l+64, ql[l+32] of l+32 and l+96; qh[l] their top 2 bits.
+    for (let j = 0, ql = o, qh = o + 128; j < QK_K; j += 128, ql += 64, qh += 32) {
+      for (let l = 0; l < 32; l++) {
+        const a = L[j + l]!, c = L[j + l + 32]!, e = L[j + l + 64]!, g = L[j + l + 96]!;
+        dst[ql + l] = (a & 15) | ((e & 15) << 4);
+        dst[ql + l + 32] = (c & 15) | ((g & 15) << 4);
+        dst[qh + l] = (a >>> 4) | ((c >>> 4) << 2) | ((e >>> 4) << 4) | ((g >>> 4) << 6);
+      }
+    }
+  }
+}
+
+function dequantizeQ6K(src: Uint8Array, nb: number, out: Float32Array): void {
+  for (let i = 0, o = 0, y = 0; i < nb; i++, o += 210) {
+    const d = loadF16(src, o + 208);
+    for (let half = 0, ql = o, qh = o + 128, sc = o + 192; half < 2; half++, ql += 64, qh += 32, sc += 8, y += 128) {
+      for (let l = 0; l < 32; l++) {
+        const is = l >>> 4;
+        const h = src[qh + l]!;
+        const q1 = ((src[ql + l]! & 15) | ((h & 3) << 4)) - 32;
+        const q2 = ((src[ql + l + 32]! & 15) | (((h >>> 2) & 3) << 4)) - 32;
+        const q3 = ((src[ql + l]! >>> 4) | (((h >>> 4) & 3) << 4)) - 32;
+        const q4 = ((src[ql + l + 32]! >>> 4) | (((h >>> 6) & 3) << 4)) - 32;
+        out[y + l] = fr(d * ((src[sc + is]! << 24) >> 24)) * q1;
+        out[y + l + 32] = fr(d * ((src[sc + is + 2]! << 24) >> 24)) * q2;
+        out[y + l + 64] = fr(d * ((src[sc + is + 4]! << 24) >> 24)) * q3;
+        out[y + l + 96] = fr(d * ((src[sc + is + 6]! << 24) >> 24)) * q4;
+      }
+    }
+  }
+}
+
+export const q2KCodec = defineBlockCodec({ name: "Q2_K", quantizeRow: quantizeRowQ2K, dequantize: dequantizeQ2K });
+export const q3KCodec = defineBlockCodec({ name: "Q3_K", quantizeRow: quantizeRowQ3K, dequantize: dequantizeQ3K });
+export const q4KCodec = defineBlockCodec({ name: "Q4_K", quantizeRow: quantizeRowQ4K, dequantize: dequantizeQ4K });
+export const q5KCodec = defineBlockCodec({ name: "Q5_K", quantizeRow: quantizeRowQ5K, dequantize: dequantizeQ5K });
+export const q6KCodec = defineBlockCodec({ name: "Q6_K", quantizeRow: quantizeRowQ6K, dequantize: dequantizeQ6K });
+
+for (const c of [q2KCodec, q3KCodec, q4KCodec, q5KCodec, q6KCodec]) registerCodec(c);
