@@ -42,7 +42,7 @@ export interface GgufFile {
   /** Key/values in file order. */
   readonly metadata: GgufMetadata;
   /** Tensors in header order. */
-  readonly tensors: GgufTensorRef[];
+  readonly tensors: readonly GgufTensorRef[];
   readonly alignment: number;
   /** File offset where the data section starts. */
   readonly dataOffset: number;
