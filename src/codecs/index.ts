@@ -5,6 +5,7 @@
 import "./float.js";
 import "./legacy.js";
 import "./kquants.js";
+import "./iq4.js";
 
 export * from "./codec.js";
 export * from "./registry.js";

@@ -31,6 +31,9 @@ const BOUNDS: Record<string, Bound> = {
   Q4_K: { levels: 16, group: 32, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.25 },
   Q5_K: { levels: 32, group: 32, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.5 },
   Q6_K: { levels: 64, group: 16, groupFactor: 1, imatrixFactor: 1.5, superBlock: 256, superFactor: 0.25 },
+  // Non-uniform 16-entry table: its widest gap (24 of 240) is 1.5 uniform steps.
+  IQ4_NL: { levels: 16, group: 32, groupFactor: 1.5 },
+  IQ4_XS: { levels: 16, group: 32, groupFactor: 1.5, superBlock: 256, superFactor: 0.25 },
 };
 
 function maxAbs(x: Float32Array, from: number, n: number): number {
