@@ -102,4 +102,9 @@ export interface FileSystemLike {
 
 /** Decodes UTF-8 strictly, so a corrupt header fails instead of turning into replacement characters. */
 export const utf8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * The same, but a leading U+FEFF is kept: vocabulary entries are whole strings, and Llama's vocabulary has a token
+ * that is exactly U+FEFF, which the default decoder would turn into "".
+ */
+export const utf8KeepBom = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 export const utf8Encoder = new TextEncoder();

@@ -299,11 +299,12 @@ test("tokenizer: types follow llama.cpp's rules (fixed ids, empty text, <0x..> b
     [-1, ascii("<0x0A>")],
     [-2.5, ascii(" a b")],
     [-3, ascii("<0xZZ>")],
+    [-4, [0xef, 0xbb, 0xbf]], // U+FEFF alone, a token of Llama's vocabulary
   ]);
-  const tok = await readLlama2cTokenizer(new MemoryByteSource(file, "tok.bin"), 7);
-  assert.deepEqual(tok.tokens, ["<unk>", "<s>", "</s>", "", "<0x0A>", "\u2581a\u2581b", "<0xZZ>"]);
-  assert.deepEqual([...tok.tokenTypes!], [TokenType.Unknown, TokenType.Control, TokenType.Control, TokenType.Control, TokenType.Byte, TokenType.Normal, TokenType.Normal]);
-  assert.deepEqual([...tok.scores!], [0, 0, 0, 0, -1, -2.5, -3]);
+  const tok = await readLlama2cTokenizer(new MemoryByteSource(file, "tok.bin"), 8);
+  assert.deepEqual(tok.tokens, ["<unk>", "<s>", "</s>", "", "<0x0A>", "\u2581a\u2581b", "<0xZZ>", "\ufeff"]);
+  assert.deepEqual([...tok.tokenTypes!], [TokenType.Unknown, TokenType.Control, TokenType.Control, TokenType.Control, TokenType.Byte, TokenType.Normal, TokenType.Normal, TokenType.Normal]);
+  assert.deepEqual([...tok.scores!], [0, 0, 0, 0, -1, -2.5, -3, -4]);
 });
 
 test("tokenizer: truncation, extra tokens and invalid UTF-8 are refused, naming the token", async () => {

@@ -3,7 +3,7 @@
  * holds the pieces (SentencePiece: 1 piece string, 2 score float, 3 type enum). Only what the vocabulary needs is
  * decoded; trainer and normalizer specs and unknown fields are skipped by wire type, as protobuf readers do.
  */
-import { BitsmithError, utf8 } from "../../core/index.js";
+import { BitsmithError, utf8KeepBom } from "../../core/index.js";
 
 /** sentencepiece_model.proto's SentencePiece.Type. */
 export enum SentencePieceType {
@@ -98,7 +98,7 @@ function readPiece(bytes: Uint8Array, file: string, start: number, end: number, 
     if (field === 1 && wire === WIRE_LENGTH_DELIMITED) {
       const [s, e] = r.lengthDelimited();
       try {
-        piece.piece = utf8.decode(bytes.subarray(s, e));
+        piece.piece = utf8KeepBom.decode(bytes.subarray(s, e));
       } catch {
         throw new BitsmithError("is not valid UTF-8", { file, field: `pieces[${index}].piece` });
       }

@@ -4,7 +4,7 @@
  * convert-llama2c-to-ggml does when given one with --copy-vocab-from-model, so the GGUF keys it writes can be
  * reproduced exactly.
  */
-import { BitsmithError, NO_TOKEN_ID, TokenType, utf8 } from "../../core/index.js";
+import { BitsmithError, NO_TOKEN_ID, TokenType, utf8KeepBom } from "../../core/index.js";
 import type { ByteSource, TokenizerInfo } from "../../core/index.js";
 
 /** The ids llama.cpp's converter assumes for every llama2.c vocabulary (SentencePiece's defaults). */
@@ -53,7 +53,7 @@ export async function readLlama2cTokenizer(source: ByteSource, vocabSize: number
     if (length > bytes.length - at) throw new BitsmithError(`length ${length} runs past the end of the file (${bytes.length - at} bytes left)`, { file, field });
     let text: string;
     try {
-      text = utf8.decode(bytes.subarray(at, at + length));
+      text = utf8KeepBom.decode(bytes.subarray(at, at + length));
     } catch {
       throw new BitsmithError("is not valid UTF-8, which a GGUF token string must be", { file, field });
     }
