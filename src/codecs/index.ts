@@ -6,6 +6,9 @@ import "./float.js";
 import "./legacy.js";
 import "./kquants.js";
 import "./iq4.js";
+import "./fp4.js";
+import "./ternary.js";
+import "./q1q2.js";
 
 export * from "./codec.js";
 export * from "./registry.js";

@@ -34,6 +34,16 @@ const BOUNDS: Record<string, Bound> = {
   // Non-uniform 16-entry table: its widest gap (24 of 240) is 1.5 uniform steps.
   IQ4_NL: { levels: 16, group: 32, groupFactor: 1.5 },
   IQ4_XS: { levels: 16, group: 32, groupFactor: 1.5, superBlock: 256, superFactor: 0.25 },
+  // E2M1 has 15 distinct values (0, +-0.5 .. +-6); its widest gap is 2 of 12, i.e. 1 step of 7 either side.
+  // MXFP4's power-of-two scale leaves amax up to 8 units, clipped to 6: up to 2 units = 3.5 steps.
+  MXFP4: { levels: 15, group: 32, groupFactor: 3.5 },
+  // NVFP4's UE4M3 scale is within 1/16 of amax/6 in its normal range: 1 unit = 7/6 steps, plus the clip.
+  NVFP4: { levels: 15, group: 16, groupFactor: 1.6 },
+  // Ternary and Q2_0: x/amax rounded to -1, 0, 1. Q1_0: +-mean|x|, off by at most amax + mean <= 2 amax.
+  TQ1_0: { levels: 3, group: 256, groupFactor: 0.5 },
+  TQ2_0: { levels: 3, group: 256, groupFactor: 0.5 },
+  Q2_0: { levels: 3, group: 64, groupFactor: 0.5 },
+  Q1_0: { levels: 2, group: 128, groupFactor: 1 },
 };
 
 function maxAbs(x: Float32Array, from: number, n: number): number {
