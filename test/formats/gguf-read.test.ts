@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { FileByteSource, nodeFileSystem } from "../../src/node/fs.js";
-import { openGgufModel, readGguf } from "../../src/formats/gguf/index.js";
-import type { GgufFile } from "../../src/formats/gguf/index.js";
+import { GgufValueType as T, gguf, ggufModelInfo, openGgufModel, readGguf } from "../../src/formats/gguf/index.js";
+import type { GgufFile, GgufValue } from "../../src/formats/gguf/index.js";
 import { FIXTURES, REFERENCE, hasSharedData } from "../helpers/paths.js";
 
 const MODELS = path.join(REFERENCE, "models");
@@ -205,4 +205,46 @@ test("llama.cpp's vocabulary GGUFs (no tensors)", { skip }, async () => {
   assert.match(t3.chatTemplate!, /<\|user\|>/);
   assert.ok(maxId("ggml-vocab-phi-3.gguf") < 32064);
   await phi3.close();
+});
+
+test("ModelInfo from metadata: llama.cpp's defaults, rope scaling, tied embeddings, qwen2 biases", () => {
+  const meta = new Map<string, GgufValue>([
+    ["general.architecture", gguf.str("qwen2")],
+    ["qwen2.block_count", gguf.u32(2)],
+    ["qwen2.embedding_length", gguf.u32(64)],
+    ["qwen2.feed_forward_length", gguf.u32(128)],
+    ["qwen2.attention.head_count", gguf.u32(4)],
+    ["qwen2.context_length", gguf.u64(32768)], // some converters write u64
+    ["qwen2.attention.layer_norm_rms_epsilon", gguf.f32(1e-6)],
+    ["qwen2.rope.scaling.type", gguf.str("yarn")],
+    ["qwen2.rope.scaling.factor", gguf.f32(4)],
+    ["qwen2.rope.scaling.original_context_length", gguf.u32(8192)],
+    ["qwen2.vocab_size", gguf.u32(1000)],
+  ]);
+  const tensors = [{ name: "token_embd.weight", shape: [1000, 64] }, { name: "blk.0.attn_q.bias", shape: [64] }];
+  const hp = ggufModelInfo(meta, tensors).hparams!;
+  assert.equal(hp.numKvHeads, 4, "head_count_kv defaults to head_count");
+  assert.equal(hp.headDim, 16, "head size defaults to embedding_length / head_count");
+  assert.equal(hp.ropeTheta, 10000, "rope.freq_base defaults to 10000");
+  assert.equal(hp.contextLength, 32768);
+  assert.deepEqual(hp.ropeScaling, { type: "yarn", factor: 4, originalContextLength: 8192 });
+  assert.equal(hp.tieWordEmbeddings, true, "no output.weight");
+  assert.equal(hp.attentionBias, true);
+  assert.equal(hp.vocabSize, 1000);
+  assert.equal(ggufModelInfo(meta, tensors).tokenizer, undefined);
+
+  meta.set("qwen2.rope.scaling.type", gguf.str("none"));
+  assert.equal(ggufModelInfo(meta, tensors).hparams!.ropeScaling, undefined);
+  meta.delete("qwen2.rope.scaling.type");
+  meta.delete("qwen2.rope.scaling.factor");
+  meta.set("qwen2.rope.scale_linear", gguf.f32(2)); // the older key
+  assert.deepEqual(ggufModelInfo(meta, tensors).hparams!.ropeScaling, { type: "linear", factor: 2, originalContextLength: 8192 });
+
+  meta.delete("qwen2.vocab_size");
+  assert.equal(ggufModelInfo(meta, tensors).hparams!.vocabSize, 1000, "falls back to token_embd.weight");
+  meta.delete("qwen2.attention.head_count");
+  assert.throws(() => ggufModelInfo(meta, tensors, "m.gguf"), /m\.gguf: qwen2\.attention\.head_count: missing/);
+  meta.set("qwen2.attention.head_count", gguf.arr(T.UINT32, [4, 4]));
+  assert.throws(() => ggufModelInfo(meta, tensors), /expected a number, found ARRAY of UINT32/);
+  assert.throws(() => ggufModelInfo(new Map(), []), /general\.architecture: missing/);
 });

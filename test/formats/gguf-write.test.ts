@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, rm } from "node:fs/promises";
 import { readFileSync, readdirSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -168,7 +168,10 @@ test("split into 3 shards as gguf-split does, read back, merge back to the origi
       }
 
       // Opening a later shard, or a split with a shard missing, fails clearly.
-      await assert.rejects(openGgufModel(nodeFileSystem, paths[1]!), (e) => e instanceof BitsmithError && /open the first shard/.test(e.message));
+      await assert.rejects(openGgufModel(nodeFileSystem, paths[1]!), (e) => e instanceof BitsmithError && /open the first one/.test(e.message));
+      const renamed = path.join(dir, "renamed.gguf");
+      await copyFile(paths[0]!, renamed);
+      await assert.rejects(openGgufModel(nodeFileSystem, renamed), (e) => e instanceof BitsmithError && /must be named .*-00001-of-00003\.gguf/.test(e.message));
       await rm(paths[2]!);
       await assert.rejects(openGgufModel(nodeFileSystem, paths[0]!), (e) => e instanceof BitsmithError && e.file === paths[2] && /missing/.test(e.message));
     } finally {

@@ -52,12 +52,19 @@ export async function openGgufModel(fs: FileSystemLike, path: string): Promise<G
 
 async function openOtherShards(fs: FileSystemLike, path: string, first: GgufFile, count: number, shards: GgufFile[]): Promise<void> {
   const no = getNumber(first.metadata, GGUF_KEY_SPLIT_NO, path);
+  const firstName = `<prefix>-00001-of-${String(count).padStart(5, "0")}.gguf`;
+  if (no !== 0) {
+    throw new BitsmithError(`file is shard ${no === undefined ? "?" : no + 1} of a ${count}-file split model: open the first one, ${firstName}`, {
+      file: path,
+      field: GGUF_KEY_SPLIT_NO,
+    });
+  }
   const named = parseGgufSplitPath(path);
-  if (no !== 0 || named === undefined || named.index !== 0 || named.count !== count) {
-    throw new BitsmithError(
-      `file is shard ${no === undefined ? "?" : no + 1} of a ${count}-file split model: open the first shard, named <prefix>-00001-of-${String(count).padStart(5, "0")}.gguf`,
-      { file: path, field: GGUF_KEY_SPLIT_NO },
-    );
+  if (named === undefined || named.index !== 0 || named.count !== count) {
+    throw new BitsmithError(`first shard of a ${count}-file split model: it must be named ${firstName} to find the others`, {
+      file: path,
+      field: GGUF_KEY_SPLIT_COUNT,
+    });
   }
   for (let i = 1; i < count; i++) {
     const shardPath = ggufSplitPath(named.prefix, i, count);

@@ -12,7 +12,7 @@
  * any aligned, non-overlapping, in-file offsets, not only packed in header order.
  */
 import { BitsmithError, tensorByteSize, tensorTypeByGgmlId } from "../../core/index.js";
-import type { ByteSource, TensorRef } from "../../core/index.js";
+import type { ByteSource, TensorRef, TensorTypeInfo } from "../../core/index.js";
 import { HeaderCursor } from "./header-cursor.js";
 import { GGUF_TYPED_ARRAY_TYPES, GgufValueType, ggufTypeName, isTypedArrayType } from "./values.js";
 import type { GgufArrayValue, GgufMetadata, GgufValue } from "./values.js";
@@ -91,6 +91,7 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
     name: string;
     ne: number[];
     ggmlType: number;
+    type: TensorTypeInfo;
     offset: number;
     byteLength: number;
   }
@@ -122,7 +123,7 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
     const byteLength = tensorByteSize(type, [...ne].reverse());
     if (byteLength === undefined) throw fail(`shape [${ne.join(", ")}] of ${type.name} is too large`, `${field} ne`);
     if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`data offset ${offset} is outside the file`, `${field} offset`);
-    infos.push({ name, ne, ggmlType, offset: Number(offset), byteLength });
+    infos.push({ name, ne, ggmlType, type, offset: Number(offset), byteLength });
   }
 
   // llama.cpp pads to the alignment only when there are tensors; a tensor-less (vocab-only) file may end here.
@@ -132,12 +133,11 @@ export async function readGguf(source: ByteSource): Promise<GgufFile> {
   checkTensorPlacement(infos, alignment, dataSize, fail);
 
   const tensors = infos.map((info): GgufTensorRef => {
-    const type = tensorTypeByGgmlId(info.ggmlType)!;
     const start = dataOffset + info.offset;
     const { byteLength, name } = info;
     return {
       name,
-      type,
+      type: info.type,
       shape: [...info.ne].reverse(),
       byteLength,
       ne: info.ne,

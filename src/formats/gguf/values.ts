@@ -154,6 +154,9 @@ function makeArray<K extends GgufValueType>(itemType: K, items: GgufArrayInput[K
   let value: GgufArrayItems[GgufValueType];
   if (t === GgufValueType.BOOL || t === GgufValueType.STRING || t === GgufValueType.ARRAY) {
     value = Array.from(items as ArrayLike<unknown>) as GgufArrayItems[GgufValueType];
+  } else if (isTypedArrayType(t) && items instanceof GGUF_TYPED_ARRAY_TYPES[t]) {
+    // Already the stored representation: copy the bits (keeps NaN payloads, needs no range checks).
+    value = items.slice();
   } else if (t === GgufValueType.UINT64 || t === GgufValueType.INT64) {
     const src = items as ArrayLike<bigint | number>;
     const out = new GGUF_TYPED_ARRAY_TYPES[t](src.length);
