@@ -4,15 +4,11 @@
  * field. Every read is checked against the file size first, so a lying length can neither read past the end
  * nor make us allocate more than the file holds.
  */
-import { BitsmithError } from "../../core/index.js";
+// utf8KeepBom, not utf8: vocabularies hold U+FEFF as a token of its own, which the default decoder drops.
+import { BitsmithError, utf8KeepBom } from "../../core/index.js";
 import type { ByteSource } from "../../core/index.js";
 
 const WINDOW = 256 * 1024;
-/**
- * Strict UTF-8 that keeps a leading U+FEFF: vocabularies contain the BOM as a token of its own, which the
- * default decoder (core's `utf8` too) would silently drop.
- */
-const utf8KeepBom = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export class HeaderCursor {
   /** Absolute file offset of the next byte to read. */
