@@ -1,0 +1,3 @@
+export type { Tokenizer, EncodeOptions, DecodeOptions } from "./types.js";
+export { createTokenizer, createModelTokenizer } from "./llama-tokenizer.js";
+export type { CreateTokenizerOptions } from "./llama-tokenizer.js";
