@@ -157,8 +157,12 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: numbe
 /**
  * make_qkx2_quants / make_qkx3_quants: asymmetric levels L in [0, nmax] with scale and min (x ~ scale*L - theMin),
  * searching nstep+1 scales around nmax/(max-min) and refitting scale and min by weighted least squares.
- * `weights` (from index 0) may be null for qkx3, meaning x^2. The min (as a positive offset) goes to minOut[0].
- * `qkx3` selects make_qkx3_quants' small differences (null weights allowed, a clamp before rounding).
+ * `weights` holds one weight per value from index 0 (make_qkx3_quants' NULL, meaning x^2, is the caller's to
+ * fill in). The min (as a positive offset) goes to minOut[0]. `qkx3` selects make_qkx3_quants' small
+ * differences (`max <= min` for the flat case, the clamp of the scaled value before rounding).
+ *
+ * Speed: a candidate whose levels equal the previous candidate's has the same sums, fit and error, so it can
+ * neither beat nor replace the best one; such candidates skip the error pass (the result is unchanged).
  */
 export function makeQkxQuants(
   qkx3: boolean,
@@ -166,7 +170,7 @@ export function makeQkxQuants(
   nmax: number,
   x: Float32Array,
   xo: number,
-  weights: Float32Array | null,
+  weights: Float32Array,
   L: Uint8Array,
   lo: number,
   minOut: Float32Array,
@@ -179,13 +183,13 @@ export function makeQkxQuants(
   const x0 = x[xo]!;
   let min = x0;
   let max = x0;
-  let sumW = weights ? weights[0]! : fr(x0 * x0);
+  let sumW = weights[0]!;
   let sumX = fr(sumW * x0);
   for (let i = 1; i < n; i++) {
     const xi = x[xo + i]!;
     if (xi < min) min = xi;
     if (xi > max) max = xi;
-    const w = weights ? weights[i]! : fr(xi * xi);
+    const w = weights[i]!;
     sumW = fr(sumW + w);
     sumX = fr(sumX + fr(w * xi));
   }
@@ -204,35 +208,34 @@ export function makeQkxQuants(
     L[lo + i] = l;
     let diff = fr(fr(fr(scale * l) + min) - xi);
     diff = useMad ? Math.abs(diff) : fr(diff * diff);
-    const w = weights ? weights[i]! : fr(xi * xi);
-    bestError = fr(bestError + fr(w * diff));
+    bestError = fr(bestError + fr(weights[i]! * diff));
   }
   if (nstep < 1) {
     minOut[0] = -min;
     return scale;
   }
+  Laux.fill(255, 0, n); // no level is 255: the first candidate always counts as changed
   for (let is = 0; is <= nstep; is++) {
     // `min` is the best fit so far, so both the range and the offset move as the search proceeds.
     iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
+    let changed = false;
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i]!;
-      let l: number;
-      if (qkx3) {
-        const v = fr(iscale * fr(xi - min));
-        l = v > 0 ? nearestInt(v < nmax ? v : nmax) : 0;
-      } else {
-        l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(xi - min)))));
+      const v = fr(iscale * fr(xi - min));
+      const l = qkx3 ? (v > 0 ? nearestInt(v < nmax ? v : nmax) : 0) : Math.max(0, Math.min(nmax, nearestInt(v)));
+      if (l !== Laux[i]) {
+        Laux[i] = l;
+        changed = true;
       }
-      Laux[i] = l;
-      const w = weights ? weights[i]! : fr(xi * xi);
-      const wl = fr(w * l);
+      const wl = fr(weights[i]! * l);
       sumL = fr(sumL + wl);
       sumL2 = fr(sumL2 + fr(wl * l));
       sumXL = fr(sumXL + fr(wl * xi));
     }
+    if (!changed) continue;
     const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
     if (D > 0) {
       let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
@@ -243,11 +246,9 @@ export function makeQkxQuants(
       }
       let curError = 0;
       for (let i = 0; i < n; i++) {
-        const xi = x[xo + i]!;
-        let diff = fr(fr(fr(thisScale * Laux[i]!) + thisMin) - xi);
+        let diff = fr(fr(fr(thisScale * Laux[i]!) + thisMin) - x[xo + i]!);
         diff = useMad ? Math.abs(diff) : fr(diff * diff);
-        const w = weights ? weights[i]! : fr(xi * xi);
-        curError = fr(curError + fr(w * diff));
+        curError = fr(curError + fr(weights[i]! * diff));
       }
       if (curError < bestError) {
         for (let i = 0; i < n; i++) L[lo + i] = Laux[i]!;
