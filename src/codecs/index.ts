@@ -6,6 +6,7 @@ import "./float.js";
 import "./legacy.js";
 import "./kquants.js";
 import "./iq4.js";
+import "./iq2.js";
 import "./fp4.js";
 import "./ternary.js";
 import "./q1q2.js";

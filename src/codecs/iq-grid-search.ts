@@ -1,0 +1,202 @@
+/**
+ * The search the IQ2 and IQ3 quantizers of ggml-quants.c share: values are made non-negative (their signs are
+ * stored separately), then for a range of candidate scales every group of `dim` values is rounded to lattice
+ * levels (snapped to the best neighbouring lattice point when the rounded key is not on the lattice), and the
+ * candidate whose weighted least-squares scale explains the most energy wins; a last pass re-snaps with that
+ * scale and refits it. Float32 semantics throughout: `fr` after every C float operation, in C's order.
+ */
+import { nearestInt } from "../numeric/float32-ops.js";
+import { type IqLattice, neighbours } from "./iq-grids.js";
+
+const fr = Math.fround;
+const FLT_MAX = fr(3.4028234663852886e38);
+
+/**
+ * xval[xo..xo+8) = |x[xi..xi+8)| with an even number of sign flips: when the count of negative values is odd,
+ * the value with the least weight*x^2 keeps the wrong sign (xval negative) so that ksigns_iq2xs' parity bit can
+ * stand for the eighth sign. Returns the 7 stored sign bits (IQ2_XXS, IQ2_XS, IQ3_XXS).
+ */
+export function foldSignsEvenParity(x: Float32Array, xi: number, weight: Float32Array, xval: Float32Array, xo: number): number {
+  let nflip = 0;
+  let s = 0;
+  for (let i = 0; i < 8; i++) {
+    const v = x[xi + i]!;
+    if (v >= 0) xval[xo + i] = v;
+    else {
+      xval[xo + i] = -v;
+      nflip++;
+      s |= 1 << i;
+    }
+  }
+  if (nflip % 2) {
+    let imin = 0;
+    let min = fr(fr(weight[xo]! * x[xi]!) * x[xi]!);
+    for (let i = 1; i < 8; i++) {
+      const ax = fr(fr(weight[xo + i]! * x[xi + i]!) * x[xi + i]!);
+      if (ax < min) {
+        min = ax;
+        imin = i;
+      }
+    }
+    xval[xo + imin] = -xval[xo + imin]!;
+    s ^= 1 << imin;
+  }
+  return s & 127;
+}
+
+/** xval[xo..xo+8) = |x[xi..xi+8)|; returns the 8 sign bits (IQ2_S, IQ3_S store all of them). */
+export function foldSigns(x: Float32Array, xi: number, xval: Float32Array, xo: number): number {
+  let s = 0;
+  for (let i = 0; i < 8; i++) {
+    const v = x[xi + i]!;
+    if (v >= 0) xval[xo + i] = v;
+    else {
+      xval[xo + i] = -v;
+      s |= 1 << i;
+    }
+  }
+  return s;
+}
+
+/**
+ * iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbours of key u, the lattice point
+ * minimising sum waux*(scale*(2*level+1) - xval)^2 (first one on ties). Writes its levels to L[lo..lo+dim)
+ * and returns its index.
+ */
+export function bestNeighbour(lat: IqLattice, u: number, xval: Float32Array, xo: number, waux: Float32Array, scale: number, L: Int8Array, lo: number): number {
+  const list = neighbours(lat, u);
+  const { dim, levels } = lat;
+  let bestD2 = FLT_MAX;
+  let best = -1;
+  for (let j = 0; j < list.length; j++) {
+    const p = list[j]! * dim;
+    let d2 = 0;
+    for (let i = 0; i < dim; i++) {
+      const diff = fr(fr(scale * (2 * levels[p + i]! + 1)) - xval[xo + i]!);
+      d2 = fr(d2 + fr(fr(waux[xo + i]! * diff) * diff));
+    }
+    if (d2 < bestD2) {
+      bestD2 = d2;
+      best = list[j]!;
+    }
+  }
+  if (best < 0) throw new Error(`no finite distance to any neighbour of lattice key ${u}`);
+  for (let i = 0; i < dim; i++) L[lo + i] = levels[best * dim + i]!;
+  return best;
+}
+
+/** How the final pass re-snaps groups with the chosen scale. */
+export type Refit =
+  /** every group, whenever the scale is positive (IQ2_XXS) */
+  | "always"
+  /** every group, when some group of the chosen candidate was off the lattice (IQ3_S) */
+  | "allIfOffGrid"
+  /** only the groups that were off the lattice (IQ2_XS, IQ2_S, IQ3_XXS) */
+  | "offGridOnly";
+
+export interface GridFit {
+  readonly lattice: IqLattice;
+  /** Values in the sub-block (a multiple of lattice.dim). */
+  readonly n: number;
+  /** Levels per coordinate used by the rounding (3 for IQ2, 8 for IQ3). */
+  readonly kMaxQ: number;
+  /** Candidates is = -isRange..isRange with inverse scales (2*kMaxQ - 1 + is*isStep) / denominator. */
+  readonly isRange: number;
+  readonly isStep: number;
+  readonly refit: Refit;
+  /** Whether groups count as on the lattice before any candidate has been accepted (false only in IQ3_S). */
+  readonly initialOnGrid: boolean;
+}
+
+const MAX_GROUPS = 8;
+const Laux = new Int8Array(32);
+const onGrid = new Uint8Array(MAX_GROUPS);
+const onGridAux = new Uint8Array(MAX_GROUPS);
+
+/** Key of the group at L[lo..lo+dim). */
+function keyOf(lat: IqLattice, L: Int8Array, lo: number): number {
+  let u = 0;
+  for (let i = 0; i < lat.dim; i++) u |= L[lo + i]! << (lat.bits * i);
+  return u;
+}
+
+/** Rounds group k of xval with inverse scale id into L, snapping to the lattice; returns whether it was on it. */
+function snapGroup(f: GridFit, k: number, xval: Float32Array, waux: Float32Array, id: number, scale: number, L: Int8Array): boolean {
+  const lat = f.lattice;
+  const lo = k * lat.dim;
+  const top = f.kMaxQ - 1;
+  let u = 0;
+  for (let i = 0; i < lat.dim; i++) {
+    const l = nearestInt(fr(0.5 * fr(fr(id * xval[lo + i]!) - 1)));
+    const c = l < 0 ? 0 : l > top ? top : l;
+    L[lo + i] = c;
+    u |= c << (lat.bits * i);
+  }
+  if (lat.kmap[u]! >= 0) return true;
+  bestNeighbour(lat, u, xval, lo, waux, scale, L, lo);
+  return false;
+}
+
+/** Weighted least-squares fit of xval by scale*(2L+1): [sum w*x*q, sum w*q^2]. */
+function fitSums(n: number, xval: Float32Array, weight: Float32Array, L: Int8Array, out: Float32Array): void {
+  let sumqx = 0;
+  let sumq2 = 0;
+  for (let i = 0; i < n; i++) {
+    const w = weight[i]!;
+    const q = 2 * L[i]! + 1;
+    sumqx = fr(sumqx + fr(fr(w * xval[i]!) * q));
+    sumq2 = fr(sumq2 + fr(fr(w * q) * q));
+  }
+  out[0] = sumqx;
+  out[1] = sumq2;
+}
+
+const sums = new Float32Array(2);
+
+/**
+ * Searches the scale of one sub-block of non-negative values xval[0..n) with weights weight (fit) and waux
+ * (neighbour choice). `denominator` and `scale` are the type's starting point (the sub-block maximum and
+ * max/(2*kMaxQ-1), or IQ2_XXS's make_qp_quants estimate). Leaves the chosen levels in L[0..n) (L must hold
+ * the type's initial levels) and returns the scale.
+ */
+export function fitGridScale(f: GridFit, xval: Float32Array, weight: Float32Array, waux: Float32Array, L: Int8Array, denominator: number, scale: number): number {
+  const { n, kMaxQ } = f;
+  const dim = f.lattice.dim;
+  const groups = n / dim;
+  let best = 0;
+  onGrid.fill(f.initialOnGrid ? 1 : 0, 0, groups);
+  for (let is = -f.isRange; is <= f.isRange; is++) {
+    const id = fr(fr(2 * kMaxQ - 1 + fr(is * f.isStep)) / denominator);
+    const thisScale = fr(1 / id);
+    for (let k = 0; k < groups; k++) onGridAux[k] = snapGroup(f, k, xval, waux, id, thisScale, Laux) ? 1 : 0;
+    fitSums(n, xval, weight, Laux, sums);
+    const sumqx = sums[0]!;
+    const sumq2 = sums[1]!;
+    if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
+      scale = fr(sumqx / sumq2);
+      best = fr(scale * sumqx);
+      L.set(Laux.subarray(0, n));
+      onGrid.set(onGridAux.subarray(0, groups));
+    }
+  }
+  let offGrid = 0;
+  for (let k = 0; k < groups; k++) if (!onGrid[k]) offGrid++;
+  const refit = f.refit === "always" || offGrid > 0;
+  if (refit && scale > 0) {
+    const id = fr(1 / scale);
+    for (let k = 0; k < groups; k++) {
+      if (f.refit === "offGridOnly" && onGrid[k]) continue;
+      snapGroup(f, k, xval, waux, id, scale, L);
+    }
+    fitSums(n, xval, weight, L, sums);
+    if (sums[1]! > 0) scale = fr(sums[0]! / sums[1]!);
+  }
+  return scale;
+}
+
+/** Lattice index of group k of L (which the search left on the lattice). */
+export function gridIndex(lat: IqLattice, L: Int8Array, k: number): number {
+  const index = lat.kmap[keyOf(lat, L, k * lat.dim)]!;
+  if (index < 0) throw new Error("internal error: quantized group is not on the lattice");
+  return index;
+}
