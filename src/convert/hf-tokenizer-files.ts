@@ -6,6 +6,7 @@
  */
 import { BitsmithError, TokenType } from "../core/index.js";
 import type { TokenizerInfo } from "../core/index.js";
+import { encodeSentencePieceModel } from "../formats/hf/sentencepiece-writer.js";
 
 const SPACE = "\u2581";
 
@@ -129,8 +130,20 @@ function gpt2TokenizerJson(t: TokenizerInfo): object {
   };
 }
 
-/** tokenizer.json and tokenizer_config.json for a vocabulary. */
-export function hfTokenizerFiles(t: TokenizerInfo): Record<string, string> {
+/**
+ * A SentencePiece vocabulary as tokenizer.model: the only HF file that keeps piece scores, which llama.cpp's
+ * tokenizer merges by. Token types share SentencePiece's numbering (1 normal ... 6 byte).
+ */
+function sentencePieceModelFile(t: TokenizerInfo): Uint8Array {
+  const id = (v: number | undefined) => (v === undefined || v >= t.tokens.length ? -1 : v);
+  return encodeSentencePieceModel(
+    t.tokens.map((piece, i) => ({ piece, score: t.scores?.[i] ?? 0, type: t.tokenTypes?.[i] || TokenType.Normal })),
+    { unkId: id(t.unkId), bosId: id(t.bosId), eosId: id(t.eosId), padId: id(t.padId), addDummyPrefix: t.addSpacePrefix ?? true, byteFallback: true },
+  );
+}
+
+/** tokenizer.json and tokenizer_config.json for a vocabulary, and tokenizer.model for a SentencePiece one. */
+export function hfTokenizerFiles(t: TokenizerInfo): Record<string, string | Uint8Array> {
   let json: object;
   if (t.model === "llama") json = llamaTokenizerJson(t);
   else if (t.model === "gpt2") json = gpt2TokenizerJson(t);
@@ -146,8 +159,10 @@ export function hfTokenizerFiles(t: TokenizerInfo): Record<string, string> {
     tokenizer_class: t.model === "llama" ? "LlamaTokenizer" : "PreTrainedTokenizerFast",
   };
   if (t.chatTemplate !== undefined) config.chat_template = t.chatTemplate;
-  return {
+  const files: Record<string, string | Uint8Array> = {
     "tokenizer.json": JSON.stringify(json, null, 2),
     "tokenizer_config.json": JSON.stringify(config, null, 2),
   };
+  if (t.model === "llama") files["tokenizer.model"] = sentencePieceModelFile(t);
+  return files;
 }

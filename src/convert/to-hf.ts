@@ -97,7 +97,7 @@ export async function convertToHf(model: ModelSource, fs: FileSystemLike, dir: s
   const weights = included.map((t) => hfTensor(t, arch, h, outputTensorType(t, outtype), progress, source.name));
   const mainType = weights.find((t) => t.shape.length === 2)?.type.name ?? "F32";
 
-  const files: Record<string, string> = {
+  const files: Record<string, string | Uint8Array> = {
     "config.json": JSON.stringify(hfConfig(arch, h, source, TORCH_DTYPE[mainType] ?? "float32"), null, 2),
   };
   const tok = source.info.tokenizer;
@@ -117,7 +117,7 @@ export async function convertToHf(model: ModelSource, fs: FileSystemLike, dir: s
   // Text files last: a directory with config.json but no weights must never be left behind.
   for (const [name, text] of Object.entries(files)) {
     const sink = await fs.create(fs.join(dir, name));
-    await sink.write(new TextEncoder().encode(text));
+    await sink.write(typeof text === "string" ? new TextEncoder().encode(text) : text);
     await sink.commit();
   }
   progress.finish();

@@ -18,12 +18,21 @@ export interface DemoTensor {
 }
 
 export interface DemoModel {
-  /** Text files of the HF directory: config.json, generation_config.json, tokenizer files, README.md. */
-  files: Record<string, string>;
+  /** Files of the HF directory besides the weights: config.json, generation_config.json, tokenizer files, README.md. */
+  files: Record<string, string | Uint8Array>;
   tensors: DemoTensor[];
 }
 
-export const DEMO_DIMENSIONS = {
+export interface SyntheticLlamaDimensions {
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  contextLength: number;
+}
+
+export const DEMO_DIMENSIONS: SyntheticLlamaDimensions = {
   hiddenSize: 256,
   intermediateSize: 768,
   numLayers: 4,
@@ -32,9 +41,14 @@ export const DEMO_DIMENSIONS = {
   contextLength: 2048,
 };
 
+/** The demo model: a synthetic Llama of DEMO_DIMENSIONS. */
 export function buildDemoModel(seed = 1): DemoModel {
+  return buildSyntheticLlama(DEMO_DIMENSIONS, seed);
+}
+
+/** A random-weight Llama of any size with the demo tokenizer: the demo, and the models benchmarks run on. */
+export function buildSyntheticLlama(d: SyntheticLlamaDimensions, seed = 1): DemoModel {
   const tok = buildDemoTokenizer();
-  const d = DEMO_DIMENSIONS;
   const headDim = d.hiddenSize / d.numHeads;
   const config = {
     architectures: ["LlamaForCausalLM"],
@@ -103,6 +117,7 @@ export function buildDemoModel(seed = 1): DemoModel {
       "config.json": JSON.stringify(config, null, 2),
       "generation_config.json": JSON.stringify(generation, null, 2),
       "tokenizer.json": tok["tokenizer.json"],
+      "tokenizer.model": tok["tokenizer.model"],
       "tokenizer_config.json": tok["tokenizer_config.json"],
       "special_tokens_map.json": tok["special_tokens_map.json"],
       "README.md": readme,

@@ -7,19 +7,23 @@ import type { FileSystemLike, ModelSource } from "../core/index.js";
 import { fromFloat32 } from "../codecs/convert.js";
 import { writeSafetensors } from "../formats/safetensors/index.js";
 import { openHfModel } from "../model/hf-source.js";
-import { buildDemoModel } from "./demo-model.js";
+import { DEMO_DIMENSIONS, buildSyntheticLlama } from "./demo-model.js";
+import type { SyntheticLlamaDimensions } from "./demo-model.js";
 
 export const DEMO_MODEL_ARG = "@demo";
 
 const BF16 = tensorType("BF16")!;
 
-/** Writes the demo checkpoint as a Hugging Face directory: text files, then model.safetensors (BF16). */
-export async function writeDemoModel(fs: FileSystemLike, dir: string, seed = 1): Promise<void> {
-  const demo = buildDemoModel(seed);
+/**
+ * Writes the demo checkpoint (or a synthetic Llama of other dimensions) as a Hugging Face directory: text
+ * files, then model.safetensors (BF16).
+ */
+export async function writeDemoModel(fs: FileSystemLike, dir: string, seed = 1, dims: SyntheticLlamaDimensions = DEMO_DIMENSIONS): Promise<void> {
+  const demo = buildSyntheticLlama(dims, seed);
   await fs.mkdir(dir);
   for (const [name, text] of Object.entries(demo.files)) {
     const sink = await fs.create(fs.join(dir, name));
-    await sink.write(new TextEncoder().encode(text));
+    await sink.write(typeof text === "string" ? new TextEncoder().encode(text) : text);
     await sink.commit();
   }
   await writeSafetensors(

@@ -4,6 +4,9 @@
  * structure real Llama 2 / Mistral tokenizers have, so converters and tokenizers see the real thing.
  */
 
+import { SentencePieceType } from "../formats/hf/sentencepiece-model.js";
+import { encodeSentencePieceModel } from "../formats/hf/sentencepiece-writer.js";
+
 const WORDS = (
   "the a an and of to in is was it he she they we you i that for on with as his her at by from this be " +
   "had have not but are were one all there when up out so what said time day little big girl boy mom dad " +
@@ -16,6 +19,8 @@ const SPACE = "\u2581";
 
 export interface DemoTokenizerFiles {
   "tokenizer.json": string;
+  /** The same vocabulary as a SentencePiece model, with scores that make llama.cpp merge in the BPE's order. */
+  "tokenizer.model": Uint8Array;
   "tokenizer_config.json": string;
   "special_tokens_map.json": string;
   vocabSize: number;
@@ -119,8 +124,18 @@ export function buildDemoTokenizer(): DemoTokenizerFiles {
       "{% else %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}",
   };
   const specialMap = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>" };
+  // llama.cpp merges the adjacent pair whose result scores highest; scoring each merged piece by minus the rank
+  // of the merge that makes it reproduces the BPE exactly (every piece here is made by one merge).
+  const mergeRank = new Map(merges.map((m, i) => [m.replace(" ", ""), i]));
+  const pieces = [...vocab.keys()].map((piece, id) => ({
+    piece,
+    score: -(mergeRank.get(piece) ?? 0),
+    type: id === 0 ? SentencePieceType.Unknown : id <= 2 ? SentencePieceType.Control : id <= 258 ? SentencePieceType.Byte : SentencePieceType.Normal,
+  }));
+  const spModel = encodeSentencePieceModel(pieces, { unkId: 0, bosId: 1, eosId: 2, padId: -1, addDummyPrefix: true, byteFallback: true });
   return {
     "tokenizer.json": JSON.stringify(tokenizer, null, 2),
+    "tokenizer.model": spModel,
     "tokenizer_config.json": JSON.stringify(config, null, 2),
     "special_tokens_map.json": JSON.stringify(specialMap, null, 2),
     vocabSize: vocab.size,
