@@ -1,0 +1,22 @@
+/**
+ * `npm run bench`: runs every benchmark and prints one JSON object (numbers keyed by benchmark and measure).
+ * Select some with arguments: `npm run bench -- safetensors convert`.
+ */
+import { benchCodecs } from "./codecs.js";
+import { benchConvert } from "./convert.js";
+import { benchSafetensors } from "./safetensors.js";
+
+const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<string, number>> = {
+  safetensors: benchSafetensors,
+  convert: benchConvert,
+  codecs: () => benchCodecs(),
+};
+
+const wanted = process.argv.slice(2);
+const results: Record<string, unknown> = { node: process.version, cpus: (await import("node:os")).cpus().length };
+for (const [name, run] of Object.entries(BENCHES)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  process.stderr.write(`bench: ${name}...\n`);
+  results[name] = await run();
+}
+process.stdout.write(JSON.stringify(results, null, 2) + "\n");
