@@ -155,17 +155,21 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: numbe
 }
 
 /**
- * make_qkx2_quants / make_qkx3_quants: asymmetric levels L in [0, nmax] with scale and min (x ~ scale*L - theMin),
- * searching nstep+1 scales around nmax/(max-min) and refitting scale and min by weighted least squares.
- * `weights` holds one weight per value from index 0 (make_qkx3_quants' NULL, meaning x^2, is the caller's to
- * fill in). The min (as a positive offset) goes to minOut[0]. `qkx3` selects make_qkx3_quants' small
- * differences (`max <= min` for the flat case, the clamp of the scaled value before rounding).
+ * make_qkx2_quants / make_qkx3_quants (the same search; qkx3 only adds x^2 weights for NULL, which callers
+ * here never pass): asymmetric levels L in [0, nmax] with scale and min (x ~ scale*L - theMin), searching
+ * nstep+1 scales around nmax/(max-min) and refitting scale and min by weighted least squares. `weights` holds
+ * one weight per value from index 0. The min (as a positive offset) goes to minOut[0].
+ *
+ * Once a fit is accepted, `min` is that fit's min, which can exceed values of weight 0, so the scaled value
+ * can fall far outside nearest_int's range. ggml then clamps the wrapped bit-trick result, and so does
+ * nearestInt here: that is what the ggml 0.25 build bundled with node-llama-cpp does (checked on such inputs;
+ * the reference vectors do not reach this case). Some sources clamp the scaled value before rounding instead,
+ * which gives different bytes in exactly those cases.
  *
  * Speed: a candidate whose levels equal the previous candidate's has the same sums, fit and error, so it can
  * neither beat nor replace the best one; such candidates skip the error pass (the result is unchanged).
  */
 export function makeQkxQuants(
-  qkx3: boolean,
   n: number,
   nmax: number,
   x: Float32Array,
@@ -194,7 +198,7 @@ export function makeQkxQuants(
     sumX = fr(sumX + fr(w * xi));
   }
   if (min > 0) min = 0;
-  if (qkx3 ? max <= min : max === min) {
+  if (max === min) {
     L.fill(0, lo, lo + n);
     minOut[0] = -min;
     return 0;
@@ -225,7 +229,7 @@ export function makeQkxQuants(
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i]!;
       const v = fr(iscale * fr(xi - min));
-      const l = qkx3 ? (v > 0 ? nearestInt(v < nmax ? v : nmax) : 0) : Math.max(0, Math.min(nmax, nearestInt(v)));
+      const l = Math.max(0, Math.min(nmax, nearestInt(v)));
       if (l !== Laux[i]) {
         Laux[i] = l;
         changed = true;

@@ -68,7 +68,7 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       const sigma2 = fr(sumSquares(x, base) / QK_K);
       for (let j = 0; j < 16; j++) {
         sw[j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2);
-        scales[j] = makeQkxQuants(true, 16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
+        scales[j] = makeQkxQuants(16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
         mins[j] = minOut[0]!;
       }
       const dBlock = makeQpQuants(16, 15, scales, Ls, sw);
@@ -81,7 +81,7 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       let maxMin = 0;
       for (let j = 0; j < 16; j++) {
         for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[base + 16 * j + l]!);
-        scales[j] = makeQkxQuants(false, 16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, true);
+        scales[j] = makeQkxQuants(16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, true);
         mins[j] = minOut[0]!;
         if (scales[j]! > maxScale) maxScale = scales[j]!;
         if (mins[j]! > maxMin) maxMin = mins[j]!;
@@ -268,7 +268,7 @@ function quantizeSuperBlockK4(x: Float32Array, base: number, nmax: number, dst: 
     const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
     for (let j = 0; j < 8; j++) {
       sw[j] = imatrixWeights(x, base + 32 * j, qw, qwo + 32 * j, 32, sigma2);
-      scales[j] = makeQkxQuants(true, 32, nmax, x, base + 32 * j, weights, L, 32 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
+      scales[j] = makeQkxQuants(32, nmax, x, base + 32 * j, weights, L, 32 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
       mins[j] = minOut[0]!;
     }
     const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
@@ -293,8 +293,8 @@ function quantizeSuperBlockK4(x: Float32Array, base: number, nmax: number, dst: 
       const avX = fr(Math.sqrt(fr(sumX2 / 32)));
       for (let l = 0; l < 32; l++) weights[l] = fr(avX + Math.abs(x[xo + l]!));
       scales[j] = nmax === 15
-        ? makeQkxQuants(false, 32, 15, x, xo, weights, L, 32 * j, minOut, Laux, -1, fr(0.1), 20, false)
-        : makeQkxQuants(false, 32, 31, x, xo, weights, L, 32 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, false);
+        ? makeQkxQuants(32, 15, x, xo, weights, L, 32 * j, minOut, Laux, -1, fr(0.1), 20, false)
+        : makeQkxQuants(32, 31, x, xo, weights, L, 32 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, false);
       mins[j] = minOut[0]!;
       if (scales[j]! > maxScale) maxScale = scales[j]!;
       if (mins[j]! > maxMin) maxMin = mins[j]!;

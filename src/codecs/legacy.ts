@@ -201,7 +201,7 @@ function quantizeBlockMinRef(x: Float32Array, base: number, nmax: number, dst: U
 
 /** Weighted scale+min fit of one block (imatrix path): stores d and -min, leaves the levels in `levels`. */
 function quantizeBlockMinWeighted(x: Float32Array, base: number, nmax: number, dst: Uint8Array, o: number): void {
-  const d = makeQkxQuants(true, QK, nmax, x, base, weight, levels, 0, minOut, levelsAux, fr(-0.9), fr(0.05), 36, false);
+  const d = makeQkxQuants(QK, nmax, x, base, weight, levels, 0, minOut, levelsAux, fr(-0.9), fr(0.05), 36, false);
   storeF16(dst, o, d);
   storeF16(dst, o + 2, -minOut[0]!);
 }
