@@ -110,8 +110,8 @@ function collapsedUnit(flags: number): number {
 }
 
 /**
- * What each category escape becomes inside a character class. llama.cpp maps the letter subcategories to all
- * letters, and its ASCII symbol set lacks `~`; both are kept.
+ * What each category escape becomes inside a character class: the placeholder plus the category's ASCII
+ * members. llama.cpp maps the letter subcategories to all letters; that is kept.
  */
 const NUMBER_CLASS = "\\u00D10-9";
 const LETTER_CLASS = "\\u00D2A-Za-z";
@@ -125,7 +125,7 @@ const CATEGORY_CLASSES: Readonly<Record<string, string>> = {
   "\\p{Lo}": LETTER_CLASS,
   "\\p{P}": "\\u00D3!-#%-*,-/:-;?-@\\[-\\]_\\{\\}",
   "\\p{M}": "\\u00D4",
-  "\\p{S}": "\\u00D5\\$\\+<->\\^`\\|",
+  "\\p{S}": "\\u00D5\\$\\+<->\\^`\\|~",
 };
 
 /** `\s` of std::regex in the C locale. */

@@ -88,7 +88,8 @@ export function utf8Bytes(text: string): number[] {
   return out;
 }
 
-const utf8Decoder = new TextDecoder("utf-8");
+// ignoreBOM keeps a leading U+FEFF: it is part of the text, as in llama.cpp's output bytes.
+const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Bytes to text; invalid sequences become U+FFFD, as a terminal printing llama.cpp's output would show them. */
 export function decodeUtf8(bytes: Uint8Array | readonly number[]): string {
