@@ -6,6 +6,8 @@ import { Command } from "commander";
 import { registerInspect } from "./commands/inspect.js";
 import { registerConvert } from "./commands/convert.js";
 import { registerDemo } from "./commands/demo.js";
+import { registerEval } from "./commands/eval.js";
+import { registerGenerate } from "./commands/generate.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerConvert(program);
   registerDemo(program);
+  registerEval(program);
+  registerGenerate(program);
   return program;
 }
 

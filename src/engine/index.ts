@@ -1,0 +1,11 @@
+export { LlamaEngine } from "./llama-engine.js";
+export type { EngineOptions, ForwardOptions, ForwardResult, LogitsSelection, SequenceLogits } from "./llama-engine.js";
+export type { ForwardHooks } from "./hooks.js";
+export { KvCache } from "./kv-cache.js";
+export type { KvCacheType } from "./kv-cache.js";
+export { applyRope, llama3RopeFactors, ropeAngles, ropeStyleOf } from "./rope.js";
+export type { RopeAngles, RopeConfig, RopeStyle } from "./rope.js";
+export { AUTO_CACHE_BYTES } from "./weights.js";
+export type { DequantizedCachePolicy, LinearWeight } from "./weights.js";
+export { generateTokens, sampleToken } from "./generate.js";
+export type { GenerateOptions, SamplingOptions } from "./generate.js";

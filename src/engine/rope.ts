@@ -1,0 +1,115 @@
+/**
+ * Rotary position embedding as llama.cpp computes it (ggml_rope_ext without YaRN extrapolation).
+ *
+ * Two pairings of a head's dimensions:
+ *  - "norm" (LLAMA_ROPE_TYPE_NORM, GGUF arch llama): adjacent pairs (x[2i], x[2i+1]). HF Llama checkpoints use
+ *    the half-split pairing; llama.cpp's converter permutes the Q/K rows so the adjacent form applies.
+ *  - "neox" (LLAMA_ROPE_TYPE_NEOX, qwen2): pairs (x[i], x[i + d/2]), as stored by HF.
+ * Pair i rotates by angle pos · freqScale · base^(-2i/d) / factor[i]: the per-pair factors are llama 3's
+ * scaling (the GGUF `rope_freqs.weight` tensor, or computed from HF's rope_scaling), freqScale = 1/factor is
+ * linear scaling. Angles follow ggml: base^(-2/d) in float32, raised by repeated float multiplication.
+ */
+import { BitsmithError } from "../core/index.js";
+import type { RopeScaling } from "../core/index.js";
+
+export type RopeStyle = "norm" | "neox";
+
+export interface RopeConfig {
+  style: RopeStyle;
+  /** Rotated dimensions per head (the head size for the Llama family). */
+  dims: number;
+  base: number;
+  /** 1 / linear scaling factor. */
+  freqScale: number;
+  /** Per-pair divisors of the angle (llama 3), length dims/2. */
+  factors?: Float32Array;
+}
+
+/** The rope pairing llama.cpp uses for a GGUF architecture of the Llama family. */
+export function ropeStyleOf(architecture: string): RopeStyle {
+  switch (architecture) {
+    case "llama":
+    case "mistral":
+      return "norm";
+    case "qwen2":
+      return "neox";
+    default:
+      throw new BitsmithError(`architecture "${architecture}" is not supported by the engine (llama, mistral, qwen2)`, { field: "general.architecture" });
+  }
+}
+
+/**
+ * Llama 3's per-pair angle divisors from HF rope_scaling (type "llama3"): long wavelengths are slowed by
+ * `factor`, short ones kept, the band between interpolated. This is what llama.cpp's converter writes into
+ * `rope_freqs.weight`.
+ */
+export function llama3RopeFactors(scaling: RopeScaling, base: number, dims: number): Float32Array {
+  const factor = scaling.factor;
+  const low = scaling.lowFreqFactor ?? 1;
+  const high = scaling.highFreqFactor ?? 4;
+  const original = scaling.originalContextLength ?? 8192;
+  const lowWavelen = original / low;
+  const highWavelen = original / high;
+  const out = new Float32Array(dims / 2);
+  for (let i = 0; i < dims / 2; i++) {
+    const freq = 1 / Math.pow(base, (2 * i) / dims);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) out[i] = 1;
+    else if (wavelen > lowWavelen) out[i] = factor;
+    else {
+      const smooth = (original / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** cos/sin of every pair's angle for each of `positions`: [positions.length × dims/2] each. */
+export interface RopeAngles {
+  cos: Float32Array;
+  sin: Float32Array;
+}
+
+export function ropeAngles(config: RopeConfig, positions: ArrayLike<number>): RopeAngles {
+  const half = config.dims / 2;
+  const cos = new Float32Array(positions.length * half);
+  const sin = new Float32Array(positions.length * half);
+  const thetaScale = Math.fround(Math.pow(config.base, -2 / config.dims));
+  for (let p = 0; p < positions.length; p++) {
+    let theta = Math.fround(positions[p]!);
+    for (let i = 0; i < half; i++) {
+      const ff = config.factors ? config.factors[i]! : 1;
+      const angle = Math.fround(config.freqScale * Math.fround(theta / ff));
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+      theta = Math.fround(theta * thetaScale);
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Rotates `heads` heads of size `headDim` in each of `rows` rows of x (row stride `stride`, row r at
+ * angles row r), in place.
+ */
+export function applyRope(config: RopeConfig, angles: RopeAngles, x: Float32Array, rows: number, stride: number, heads: number, headDim: number): void {
+  const half = config.dims / 2;
+  // norm: partner of element 2i is 2i+1; neox: partner of i is i + dims/2.
+  const step = config.style === "norm" ? 2 : 1;
+  const gap = config.style === "norm" ? 1 : half;
+  for (let r = 0; r < rows; r++) {
+    const a = r * half;
+    for (let h = 0; h < heads; h++) {
+      const base = r * stride + h * headDim;
+      for (let i = 0; i < half; i++) {
+        const j = base + i * step;
+        const c = angles.cos[a + i]!;
+        const s = angles.sin[a + i]!;
+        const x0 = x[j]!;
+        const x1 = x[j + gap]!;
+        x[j] = x0 * c - x1 * s;
+        x[j + gap] = x0 * s + x1 * c;
+      }
+    }
+  }
+}

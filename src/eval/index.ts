@@ -1,0 +1,11 @@
+export { planChunks, firstScoredPosition, scoredPerChunk } from "./chunks.js";
+export type { ChunkPlanOptions, EvalChunk, PerplexityProtocol } from "./chunks.js";
+export { evaluatePerplexity } from "./perplexity.js";
+export type { ChunkObserver, EvalModel, EvalPlan, PerplexityOptions, PerplexityResult, ScoredChunk } from "./perplexity.js";
+export { normalizeRow, tokenNll } from "./log-softmax.js";
+export type { RowNormalizer } from "./log-softmax.js";
+export { KldAccumulator, fullDistribution } from "./kl-divergence.js";
+export type { BaseDistribution, KldPercentiles, KldReport, ValueWithError } from "./kl-divergence.js";
+export { BaseLogitsReader, BaseLogitsWriter, topTokens } from "./base-logits-file.js";
+export type { BaseLogitsHeader, TopTokenOptions } from "./base-logits-file.js";
+export { BaseLogitsRecorder, LiveBaseKld, SavedBaseKld } from "./kld-observers.js";
