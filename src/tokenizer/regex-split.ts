@@ -36,8 +36,6 @@ export function regexSplit(cps: readonly number[], expressions: readonly string[
 export const GPT2_EXPRESSION = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 export const LLAMA3_EXPRESSION =
   "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const LLAMA3_EXPRESSION_ORIGINAL =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 const splitters = new Map<string, Splitter>();
 
@@ -45,7 +43,7 @@ function splitterFor(expression: string): Splitter {
   let s = splitters.get(expression);
   if (s === undefined) {
     if (expression === GPT2_EXPRESSION) s = scanner(scanGpt2);
-    else if (expression === LLAMA3_EXPRESSION || expression === LLAMA3_EXPRESSION_ORIGINAL) s = scanner(scanLlama3);
+    else if (expression === LLAMA3_EXPRESSION) s = scanner(scanLlama3);
     else s = regexSplitter(expression);
     splitters.set(expression, s);
   }
@@ -134,7 +132,7 @@ const SPACE_CLASS = "\\t\\n\\v\\f\\r ";
 const ESCAPABLE = "^$\\.*+?()[]{}|/";
 
 /** Rewrites a llama.cpp pre-tokenizer expression into a JavaScript RegExp over the collapsed or wide text. */
-export function translateExpression(expression: string): { re: RegExp; collapsed: boolean } {
+function translateExpression(expression: string): { re: RegExp; collapsed: boolean } {
   const collapsed = Object.keys(CATEGORY_CLASSES).some((c) => expression.includes(c));
   let out = "";
   let inside = false;
@@ -212,8 +210,8 @@ function regexSplitter(expression: string): Splitter {
 }
 
 /**
- * A hand-written scanner: `scan(cps, start, end, emit)` walks one piece and calls emit(boundary) at the end of
- * every word (emit ignores empty words); `at(p)` gives the flags of p inside the piece and 0 outside it.
+ * A hand-written scanner: `scan(cps, start, end, emit)` walks the piece [start, end) and calls emit(boundary) at
+ * the end of every word; emit ignores empty words and returns the boundary, the new scan position.
  */
 type Scan = (cps: readonly number[], start: number, end: number, emit: (to: number) => number) => void;
 

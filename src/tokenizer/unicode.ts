@@ -5,14 +5,14 @@
  * table only for code points assigned in a newer Unicode version than one of the two knows.
  */
 
-export const CPT_UNDEFINED = 0x0001;
+const CPT_UNDEFINED = 0x0001;
 export const CPT_NUMBER = 0x0002;
 export const CPT_LETTER = 0x0004;
-export const CPT_SEPARATOR = 0x0008;
+const CPT_SEPARATOR = 0x0008;
 export const CPT_MARK = 0x0010;
 export const CPT_PUNCTUATION = 0x0020;
 export const CPT_SYMBOL = 0x0040;
-export const CPT_CONTROL = 0x0080;
+const CPT_CONTROL = 0x0080;
 export const CPT_WHITESPACE = 0x0100;
 
 /** One test per general category (every code point is in exactly one); what none matches is Cc/Cf/Co/Cs. */

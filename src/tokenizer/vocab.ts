@@ -7,10 +7,11 @@ import { BitsmithError, TokenType } from "../core/index.js";
 import type { TokenizerInfo } from "../core/index.js";
 import { bpePreTokenizer } from "./pre-tokenizers.js";
 import type { PreTokenizer } from "./pre-tokenizers.js";
+import { utf8Bytes } from "./unicode.js";
 
 // llama_token_attr bits.
 export const ATTR_UNKNOWN = 1 << 0;
-export const ATTR_UNUSED = 1 << 1;
+const ATTR_UNUSED = 1 << 1;
 export const ATTR_NORMAL = 1 << 2;
 export const ATTR_CONTROL = 1 << 3;
 export const ATTR_USER_DEFINED = 1 << 4;
@@ -36,7 +37,6 @@ export interface LlamaVocab {
   readonly bos: number;
   readonly eos: number;
   readonly eot: number;
-  readonly unk: number;
   readonly pad: number;
   readonly addBos: boolean;
   readonly addEos: boolean;
@@ -128,7 +128,6 @@ export function buildVocab(info: TokenizerInfo, modelName?: string, file?: strin
   };
   const bos = special(type === "spm" ? 1 : pre!.noDefaultBos ? NULL_TOKEN : 11, info.bosId);
   const eos = special(type === "spm" ? 2 : 11, info.eosId);
-  const unk = special(type === "spm" ? 0 : NULL_TOKEN, info.unkId);
   const pad = special(NULL_TOKEN, info.padId);
   let eot = special(NULL_TOKEN, info.eotId);
 
@@ -141,8 +140,8 @@ export function buildVocab(info: TokenizerInfo, modelName?: string, file?: strin
   // which one it takes; here the lowest id wins.
   const makeControl = (id: number) => (attrs[id] |= ATTR_CONTROL);
   const findByText = (texts: readonly string[]) => {
-    for (let i = 0; i < n; i++) if (texts.includes(tokens[i])) return i;
-    return NULL_TOKEN;
+    const found = texts.map((t) => ids.get(t)).filter((id) => id !== undefined);
+    return found.length > 0 ? Math.min(...found) : NULL_TOKEN;
   };
   const detect = (texts: readonly string[]) => {
     const id = findByText(texts);
@@ -157,12 +156,13 @@ export function buildVocab(info: TokenizerInfo, modelName?: string, file?: strin
     const id = detect(texts);
     if (id !== NULL_TOKEN) eog.add(id);
   }
-  tokens.forEach((text, id) => {
-    if (EOG_TEXTS.includes(text)) {
+  for (const text of EOG_TEXTS) {
+    const id = ids.get(text);
+    if (id !== undefined) {
       eog.add(id);
       makeControl(id);
     }
-  });
+  }
   for (const text of ALWAYS_RENDERED) {
     const id = ids.get(text);
     if (id !== undefined) attrs[id] = ATTR_USER_DEFINED;
@@ -170,10 +170,14 @@ export function buildVocab(info: TokenizerInfo, modelName?: string, file?: strin
   for (const id of [eos, eot, eom]) if (id !== NULL_TOKEN) eog.add(id);
   dropConflictingEog(tokens, attrs, eog);
 
+  // llama.cpp sorts by byte length with an unstable sort; equal lengths go by id here.
+  const byteLength = (id: number) => utf8Bytes(tokens[id]).length;
   const specialTokens = tokens
     .map((_, id) => id)
     .filter((id) => attrs[id] & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN))
-    .sort((a, b) => tokens[b].length - tokens[a].length || a - b);
+    .map((id) => ({ id, length: byteLength(id) }))
+    .sort((a, b) => b.length - a.length || a.id - b.id)
+    .map(({ id }) => id);
 
   applyNameAttributes(ids, attrs, specialTokens, info.pre ?? "", modelName ?? "");
 
@@ -188,7 +192,6 @@ export function buildVocab(info: TokenizerInfo, modelName?: string, file?: strin
     bos,
     eos,
     eot,
-    unk,
     pad,
     addBos,
     addEos,
