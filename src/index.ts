@@ -25,3 +25,4 @@ export type { OutType } from "./convert/outtype.js";
 export { summarizeModel } from "./inspect/summary.js";
 export type { ModelSummary, TensorSummary } from "./inspect/summary.js";
 export { openDemoModel, writeDemoModel, DEMO_MODEL_ARG } from "./demo/demo-source.js";
+export * from "./tokenizer/index.js";

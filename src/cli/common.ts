@@ -6,6 +6,8 @@ import { openModel } from "../model/open-model.js";
 import { nodeFileSystem } from "../node/fs.js";
 import { StderrProgressBar } from "../node/progress-bar.js";
 
+export { formatBytes } from "../node/progress-bar.js";
+
 export interface OutputOptions {
   quiet?: boolean;
   json?: boolean;
@@ -31,14 +33,4 @@ export async function withModel<T>(path: string, tokenizer: string | undefined, 
   } finally {
     await model.close();
   }
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
 }

@@ -4,7 +4,7 @@
  * structure real Llama 2 / Mistral tokenizers have, so converters and tokenizers see the real thing.
  */
 
-import { SentencePieceType } from "../formats/hf/sentencepiece-model.js";
+import { TokenType } from "../core/index.js";
 import { encodeSentencePieceModel } from "../formats/hf/sentencepiece-writer.js";
 
 const WORDS = (
@@ -130,7 +130,7 @@ export function buildDemoTokenizer(): DemoTokenizerFiles {
   const pieces = [...vocab.keys()].map((piece, id) => ({
     piece,
     score: -(mergeRank.get(piece) ?? 0),
-    type: id === 0 ? SentencePieceType.Unknown : id <= 2 ? SentencePieceType.Control : id <= 258 ? SentencePieceType.Byte : SentencePieceType.Normal,
+    type: id === 0 ? TokenType.Unknown : id <= 2 ? TokenType.Control : id <= 258 ? TokenType.Byte : TokenType.Normal,
   }));
   const spModel = encodeSentencePieceModel(pieces, { unkId: 0, bosId: 1, eosId: 2, padId: -1, addDummyPrefix: true, byteFallback: true });
   return {

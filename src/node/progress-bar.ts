@@ -13,8 +13,8 @@ function formatDuration(seconds: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
 }
 
-function formatAmount(n: number, unit: string): string {
-  if (unit !== "B") return `${Math.round(n)}${unit ? " " + unit : ""}`;
+/** Bytes in decimal units: "1.2 MB". */
+export function formatBytes(n: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let i = 0;
   while (n >= 1000 && i < units.length - 1) {
@@ -22,6 +22,10 @@ function formatAmount(n: number, unit: string): string {
     i++;
   }
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function formatAmount(n: number, unit: string): string {
+  return unit === "B" ? formatBytes(n) : `${Math.round(n)}${unit ? " " + unit : ""}`;
 }
 
 export class StderrProgressBar implements Progress {

@@ -3,23 +3,19 @@
  * holds the pieces (SentencePiece: 1 piece string, 2 score float, 3 type enum). Only what the vocabulary needs is
  * decoded; trainer and normalizer specs and unknown fields are skipped by wire type, as protobuf readers do.
  */
-import { BitsmithError, utf8KeepBom } from "../../core/index.js";
+import { BitsmithError, TokenType, utf8KeepBom } from "../../core/index.js";
 
-/** sentencepiece_model.proto's SentencePiece.Type. */
-export enum SentencePieceType {
-  Normal = 1,
-  Unknown = 2,
-  Control = 3,
-  UserDefined = 4,
-  Unused = 5,
-  Byte = 6,
-}
+/**
+ * sentencepiece_model.proto's SentencePiece.Type: llama.cpp's token types are these very numbers (1 normal,
+ * 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), so one enum serves both.
+ */
+export { TokenType as SentencePieceType };
 
 export interface SentencePiece {
   piece: string;
   score: number;
   /** A SentencePieceType; a value the schema does not define reads as Normal, as protobuf's proto2 does. */
-  type: SentencePieceType;
+  type: TokenType;
 }
 
 const WIRE_VARINT = 0;
@@ -90,7 +86,7 @@ class ProtoReader {
 
 function readPiece(bytes: Uint8Array, file: string, start: number, end: number, index: number): SentencePiece {
   const r = new ProtoReader(bytes, file, start, end);
-  const piece: SentencePiece = { piece: "", score: 0, type: SentencePieceType.Normal };
+  const piece: SentencePiece = { piece: "", score: 0, type: TokenType.Normal };
   while (r.at < end) {
     const key = r.varint();
     const field = Math.floor(key / 8);
@@ -106,7 +102,7 @@ function readPiece(bytes: Uint8Array, file: string, start: number, end: number, 
       piece.score = r.fixed32Float();
     } else if (field === 3 && wire === WIRE_VARINT) {
       const type = r.varint();
-      piece.type = type >= SentencePieceType.Normal && type <= SentencePieceType.Byte ? type : SentencePieceType.Normal;
+      piece.type = type >= TokenType.Normal && type <= TokenType.Byte ? type : TokenType.Normal;
     } else {
       r.skip(wire);
     }
