@@ -12,11 +12,19 @@ const fr = Math.fround;
 export const GROUP_MAX_EPS = fr(1e-15);
 const F0_1 = fr(0.1);
 
+// Per-call scratch of makeQxQuants, grown on demand.
+let qxWeights = new Float32Array(256);
+let qxWeightedX = new Float32Array(256);
+let qxCandidate = new Int8Array(256);
+
 /**
  * make_qx_quants: symmetric levels L = l + nmax, l in [-nmax, nmax-1], for a scale that maps the value of
  * largest magnitude to -nmax; then (rmseType != 0) 18 nearby scales are tried and the one with the best
  * weighted least-squares fit is kept. Weights: qw[qwo + i] when qw is given, else by rmseType
  * (1: x^2, 2: 1, 3: |x|, other: sqrt|x|). A negative rmseType returns right after the first fit.
+ *
+ * Speed: a candidate scale giving the same levels as the one before it has the same sums, so its test can
+ * neither change the choice nor the result; such candidates skip the sums.
  */
 export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array | Uint8Array, lo: number, rmseType: number, qw: Float32Array | null, qwo: number): number {
   let max = 0;
@@ -45,18 +53,27 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
     rmseType = -rmseType;
     returnEarly = true;
   }
-  const weight = (i: number, xi: number): number =>
-    qw ? qw[qwo + i]! : rmseType === 1 ? fr(xi * xi) : rmseType === 2 ? 1 : rmseType === 3 ? Math.abs(xi) : fr(Math.sqrt(Math.abs(xi)));
+  if (qxWeights.length < n) {
+    qxWeights = new Float32Array(n);
+    qxWeightedX = new Float32Array(n);
+    qxCandidate = new Int8Array(n);
+  }
+  const w = qxWeights;
+  const wx = qxWeightedX;
+  const cand = qxCandidate;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    w[i] = qw ? qw[qwo + i]! : rmseType === 1 ? fr(xi * xi) : rmseType === 2 ? 1 : rmseType === 3 ? Math.abs(xi) : fr(Math.sqrt(Math.abs(xi)));
+    wx[i] = fr(w[i]! * xi);
+  }
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
-    const xi = x[xo + i]!;
-    let l = nearestInt(fr(iscale * xi));
-    l = Math.max(-nmax, Math.min(nmax - 1, l));
+    const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * x[xo + i]!))));
+    cand[i] = l;
     L[lo + i] = l + nmax;
-    const w = weight(i, xi);
-    sumlx = fr(sumlx + fr(fr(w * xi) * l));
-    suml2 = fr(suml2 + fr(fr(w * l) * l));
+    sumlx = fr(sumlx + fr(wx[i]! * l));
+    suml2 = fr(suml2 + fr(fr(w[i]! * l) * l));
   }
   let scale = suml2 ? fr(sumlx / suml2) : 0;
   if (returnEarly) return suml2 > 0 ? fr(0.5 * fr(scale + fr(1 / iscale))) : fr(1 / iscale);
@@ -64,21 +81,24 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
     iscale = fr(-fr(nmax + fr(F0_1 * is)) / max);
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * x[xo + i]!))));
+      if (l !== cand[i]) {
+        cand[i] = l;
+        changed = true;
+      }
+    }
+    if (!changed) continue;
     sumlx = 0;
     suml2 = 0;
     for (let i = 0; i < n; i++) {
-      const xi = x[xo + i]!;
-      let l = nearestInt(fr(iscale * xi));
-      l = Math.max(-nmax, Math.min(nmax - 1, l));
-      const w = weight(i, xi);
-      sumlx = fr(sumlx + fr(fr(w * xi) * l));
-      suml2 = fr(suml2 + fr(fr(w * l) * l));
+      const l = cand[i]!;
+      sumlx = fr(sumlx + fr(wx[i]! * l));
+      suml2 = fr(suml2 + fr(fr(w[i]! * l) * l));
     }
     if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
-      for (let i = 0; i < n; i++) {
-        const l = nearestInt(fr(iscale * x[xo + i]!));
-        L[lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, l));
-      }
+      for (let i = 0; i < n; i++) L[lo + i] = cand[i]! + nmax;
       scale = fr(sumlx / suml2);
       best = fr(scale * sumlx);
     }
