@@ -35,6 +35,7 @@ const NTRY = 7;
 const weight = new Float32Array(32);
 const scales = new Float32Array(8);
 const L = new Uint8Array(256);
+const candidate = new Uint8Array(32);
 
 /**
  * quantize_row_iq4_nl_impl for one super-block of `superBlockSize` (32: IQ4_NL, 256: IQ4_XS) values at x[base].
@@ -81,15 +82,25 @@ function quantizeSuperBlock(superBlockSize: number, x: Float32Array, base: numbe
     }
     d = sumq2 > 0 ? fr(sumqx / sumq2) : 0;
     let best = fr(d * sumqx);
+    candidate.fill(255);
     for (let itry = -NTRY; itry <= NTRY; itry++) {
       id = fr((itry - 127) / max);
+      // A try choosing the same codes as the one before has the same sums and cannot change the result.
+      let changed = false;
+      for (let j = 0; j < 32; j++) {
+        const l = bestIndex(fr(id * x[xb + j]!));
+        if (l !== candidate[j]) {
+          candidate[j] = l;
+          changed = true;
+        }
+      }
+      if (!changed) continue;
       sumqx = 0;
       sumq2 = 0;
       for (let j = 0; j < 32; j++) {
-        const v = x[xb + j]!;
-        const q = kvalues[bestIndex(fr(id * v))]!;
+        const q = kvalues[candidate[j]!]!;
         const wq = fr(weight[j]! * q);
-        sumqx = fr(sumqx + fr(wq * v));
+        sumqx = fr(sumqx + fr(wq * x[xb + j]!));
         sumq2 = fr(sumq2 + fr(wq * q));
       }
       if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
