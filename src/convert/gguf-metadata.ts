@@ -122,7 +122,7 @@ export function hfGgufMetadata(info: ModelInfo, file: string, fileType: number |
   kv.push([`${arch}.vocab_size`, gguf.u32(h.vocabSize)], [`${arch}.rope.dimension_count`, gguf.u32(ropeDimensions(h))]);
   const rs = h.ropeScaling;
   if (rs && rs.type !== "llama3") {
-    // llama 3 scaling is expressed as the rope_freqs.weight tensor instead (see rope-freqs.ts).
+    // llama 3 scaling is expressed as the rope_freqs.weight tensor instead (see model/rope-freqs.ts).
     kv.push([`${arch}.rope.scaling.type`, gguf.str(rs.type)], [`${arch}.rope.scaling.factor`, gguf.f32(rs.factor)]);
     if (rs.originalContextLength !== undefined) {
       kv.push([`${arch}.rope.scaling.original_context_length`, gguf.u32(rs.originalContextLength)]);

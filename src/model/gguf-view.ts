@@ -7,6 +7,7 @@
 import { BitsmithError } from "../core/index.js";
 import type { ModelSource, TensorRef } from "../core/index.js";
 import { hfToGgufName, isIgnoredHfTensor, permuteQkRows, qkPermutationHeads } from "./llama-names.js";
+import { ropeFreqsTensor } from "./rope-freqs.js";
 
 function permutedRef(t: TensorRef, name: string, heads: number): TensorRef {
   const rows = t.shape[0]!;
@@ -26,12 +27,17 @@ function renamedRef(t: TensorRef, name: string): TensorRef {
   return { name, type: t.type, shape: t.shape, byteLength: t.byteLength, read: (o, l) => t.read(o, l) };
 }
 
-/** Tensors of `source` under GGUF names, in the source's order. Unknown HF tensors are an error naming them. */
+/**
+ * Tensors of `source` under GGUF names, in the source's order, plus the tensors llama.cpp's converter derives
+ * from config.json. Unknown HF tensors are an error naming them.
+ */
 export function ggufTensors(source: ModelSource): TensorRef[] {
   if (source.format === "gguf" || source.format === "llama2c") return [...source.tensors];
   const h = source.info.hparams;
   if (!h) throw new BitsmithError("hyperparameters unknown (no config.json?)", { file: source.name });
-  const out: TensorRef[] = [];
+  // convert_hf_to_gguf.py writes generated tensors (llama 3's rope factors) before the checkpoint's own.
+  const ropeFreqs = ropeFreqsTensor(h);
+  const out: TensorRef[] = ropeFreqs ? [ropeFreqs] : [];
   for (const t of source.tensors) {
     if (isIgnoredHfTensor(t.name)) continue;
     const name = hfToGgufName(t.name);
