@@ -1,0 +1,15 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { hasSharedData } from "../helpers/paths.js";
+import { failingEntries } from "./reference-vectors.js";
+import { roundTripFailures } from "./round-trip.js";
+
+const TYPES = ["Q1_0", "Q2_0"];
+
+test("Q1_0 and Q2_0 match ggml_quantize_chunk and to_float on the reference vectors", { skip: !hasSharedData }, () => {
+  assert.deepEqual(failingEntries(TYPES), []);
+});
+
+test("Q1_0 and Q2_0: dequantize(quantize(x)) stays within a step", () => {
+  assert.deepEqual(roundTripFailures(TYPES), []);
+});
