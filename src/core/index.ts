@@ -5,3 +5,4 @@ export * from "./model.js";
 export * from "./progress.js";
 export * from "./random.js";
 export * from "./memory-fs.js";
+export * from "./json.js";

@@ -2,13 +2,11 @@
  * Reading the JSON files of a Hugging Face model directory with errors that name the file and the field, so a
  * user learns which file to fix rather than seeing a bare JSON.parse message.
  */
-import { BitsmithError } from "../../core/index.js";
+import { BitsmithError, isJsonObject } from "../../core/index.js";
+import type { JsonObject } from "../../core/index.js";
 
-export type JsonObject = Record<string, unknown>;
-
-export function isJsonObject(v: unknown): v is JsonObject {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+export { isJsonObject };
+export type { JsonObject };
 
 /** Parses `text` as a JSON object; malformed JSON or another top-level value is a BitsmithError naming `file`. */
 export function parseJsonObject(text: string, file: string): JsonObject {

@@ -12,7 +12,7 @@
  * tensors whose offsets (sorted) do not tile the buffer from 0 without gaps or overlaps, a byte span that differs
  * from shape × dtype size, and a buffer whose end is not the end of the file.
  */
-import { BitsmithError, tensorByteSize, tensorTypeBySafetensors, utf8 } from "../../core/index.js";
+import { BitsmithError, isJsonObject, tensorByteSize, tensorTypeBySafetensors, utf8 } from "../../core/index.js";
 import type { ByteSource, TensorRef, TensorTypeInfo } from "../../core/index.js";
 
 /** The reference loader's MAX_HEADER_SIZE: larger headers are refused before anything is allocated. */
@@ -69,10 +69,6 @@ interface Entry {
   shape: number[];
   begin: number;
   end: number;
-}
-
-export function isJsonObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;

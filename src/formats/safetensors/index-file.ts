@@ -3,8 +3,7 @@
  * every tensor to its shard: `{"metadata": {"total_size": <bytes of tensor data>}, "weight_map": {name: file}}`
  * (huggingface_hub, serialization/_base.py: `split_state_dict_into_shards_factory` and its FILENAME_PATTERN).
  */
-import { BitsmithError } from "../../core/index.js";
-import { isJsonObject } from "./header.js";
+import { BitsmithError, isJsonObject } from "../../core/index.js";
 
 export const SINGLE_FILE_NAME = "model.safetensors";
 export const INDEX_FILE_NAME = "model.safetensors.index.json";
