@@ -8,6 +8,7 @@ import "./kquants.js";
 import "./iq4.js";
 import "./iq2.js";
 import "./iq3.js";
+import "./iq1.js";
 import "./fp4.js";
 import "./ternary.js";
 import "./q1q2.js";

@@ -5,11 +5,12 @@
  * candidate whose weighted least-squares scale explains the most energy wins; a last pass re-snaps with that
  * scale and refits it. Float32 semantics throughout: `fr` after every C float operation, in C's order.
  */
+import { BitsmithError } from "../core/index.js";
 import { nearestInt } from "../numeric/float32-ops.js";
 import { type IqLattice, neighbours } from "./iq-grids.js";
+import { FLT_MAX } from "./iq-weights.js";
 
 const fr = Math.fround;
-const FLT_MAX = fr(3.4028234663852886e38);
 
 /**
  * xval[xo..xo+8) = |x[xi..xi+8)| with an even number of sign flips: when the count of negative values is odd,
@@ -58,30 +59,73 @@ export function foldSigns(x: Float32Array, xi: number, xval: Float32Array, xo: n
   return s;
 }
 
+/** Scratch for per-(coordinate, level) distance terms (at most 8 coordinates x 3 levels or 4 x 8). */
+const terms = new Float64Array(32);
+
 /**
- * iq2_find_best_neighbour / iq3_find_best_neighbour: among the neighbours of key u, the lattice point
- * minimising sum waux*(scale*(2*level+1) - xval)^2 (first one on ties). Writes its levels to L[lo..lo+dim)
- * and returns its index.
+ * ggml's *_find_best_neighbour: among the neighbours of key u, the lattice point minimising
+ * sum_i w[wo+i] * (scale*levelValue[level_i] - x[xo+i])^2, the first one on ties. Writes its levels to
+ * L[lo..lo+dim) and returns its index. IQ2/IQ3 score positions 2*level+1 (POSITIONS), IQ1 its shifted values.
  */
-export function bestNeighbour(lat: IqLattice, u: number, xval: Float32Array, xo: number, waux: Float32Array, scale: number, L: Int8Array, lo: number): number {
+export function bestNeighbour(lat: IqLattice, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array, L: Int8Array, lo: number): number {
   const list = neighbours(lat, u);
+  const { dim, levels } = lat;
+  // Short lists (most IQ3 keys) are cheaper to score directly than to tabulate every level first.
+  const best = list.length < lat.levelCount ? scoreDirect(lat, list, x, xo, w, wo, scale, levelValue) : scoreTabulated(lat, list, x, xo, w, wo, scale, levelValue);
+  if (best < 0) throw new BitsmithError(`no finite distance to any lattice neighbour: non-finite input values?`);
+  for (let i = 0; i < dim; i++) L[lo + i] = levels[best * dim + i]!;
+  return best;
+}
+
+/** Position 2*level+1 of each level: the values the IQ2 and IQ3 searches fit. */
+export const POSITIONS = Float32Array.from({ length: 8 }, (_, l) => 2 * l + 1);
+
+/**
+ * Each distance term depends only on the coordinate and its level: computed once per call, each neighbour's
+ * distance is their float32 sum in coordinate order, as in ggml. The terms are >= 0, so partial sums never
+ * decrease: one that already reaches the best distance cannot win, and the rest of its sum is skipped.
+ */
+function scoreTabulated(lat: IqLattice, list: Uint16Array, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array): number {
+  const { dim, levelCount, termIndex } = lat;
+  for (let i = 0; i < dim; i++) {
+    const xi = x[xo + i]!;
+    const wi = w[wo + i]!;
+    for (let l = 0; l < levelCount; l++) {
+      const diff = fr(fr(scale * levelValue[l]!) - xi);
+      terms[i * levelCount + l] = fr(fr(wi * diff) * diff);
+    }
+  }
+  let bestD2 = FLT_MAX;
+  let best = -1;
+  for (let j = 0; j < list.length; j++) {
+    const p = list[j]! * dim;
+    let d2 = terms[termIndex[p]!]!;
+    for (let i = 1; i < dim && d2 < bestD2; i++) d2 = fr(d2 + terms[termIndex[p + i]!]!);
+    if (d2 < bestD2) {
+      bestD2 = d2;
+      best = list[j]!;
+    }
+  }
+  return best;
+}
+
+/** scoreTabulated computing each term where it is needed: the same floats, so the same choice. */
+function scoreDirect(lat: IqLattice, list: Uint16Array, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array): number {
   const { dim, levels } = lat;
   let bestD2 = FLT_MAX;
   let best = -1;
   for (let j = 0; j < list.length; j++) {
     const p = list[j]! * dim;
     let d2 = 0;
-    for (let i = 0; i < dim; i++) {
-      const diff = fr(fr(scale * (2 * levels[p + i]! + 1)) - xval[xo + i]!);
-      d2 = fr(d2 + fr(fr(waux[xo + i]! * diff) * diff));
+    for (let i = 0; i < dim && d2 < bestD2; i++) {
+      const diff = fr(fr(scale * levelValue[levels[p + i]!]!) - x[xo + i]!);
+      d2 = fr(d2 + fr(fr(w[wo + i]! * diff) * diff));
     }
     if (d2 < bestD2) {
       bestD2 = d2;
       best = list[j]!;
     }
   }
-  if (best < 0) throw new Error(`no finite distance to any neighbour of lattice key ${u}`);
-  for (let i = 0; i < dim; i++) L[lo + i] = levels[best * dim + i]!;
   return best;
 }
 
@@ -133,7 +177,7 @@ function snapGroup(f: GridFit, k: number, xval: Float32Array, waux: Float32Array
     u |= c << (lat.bits * i);
   }
   if (lat.kmap[u]! >= 0) return true;
-  bestNeighbour(lat, u, xval, lo, waux, scale, L, lo);
+  bestNeighbour(lat, u, xval, lo, waux, lo, scale, POSITIONS, L, lo);
   return false;
 }
 
@@ -197,6 +241,6 @@ export function fitGridScale(f: GridFit, xval: Float32Array, weight: Float32Arra
 /** Lattice index of group k of L (which the search left on the lattice). */
 export function gridIndex(lat: IqLattice, L: Int8Array, k: number): number {
   const index = lat.kmap[keyOf(lat, L, k * lat.dim)]!;
-  if (index < 0) throw new Error("internal error: quantized group is not on the lattice");
+  if (index < 0) throw new BitsmithError("internal error: quantized group is not on the lattice");
   return index;
 }

@@ -23,6 +23,13 @@ export interface IqLattice {
   readonly levels: Uint8Array;
   /** values[k*dim + i]: ggml-common.h's byte value of that coordinate (signed for IQ1), as used by to_float. */
   readonly values: Float32Array;
+  /** Number of levels per coordinate. */
+  readonly levelCount: number;
+  /**
+   * termIndex[k*dim + i] = i*levelCount + level: where coordinate i of point k finds its term in a table of
+   * per-(coordinate, level) terms, so a distance to a point is a sum of `dim` looked-up terms.
+   */
+  readonly termIndex: Uint8Array;
   /** Key -> point index, or -1 when the key is not a lattice point. */
   readonly kmap: Int32Array;
   /** How many distinct distances the neighbour lists span. */
@@ -36,16 +43,19 @@ function makeLattice(packed: Uint16Array, dim: number, bits: number, levelValues
   const mask = (1 << bits) - 1;
   const levels = new Uint8Array(size * dim);
   const values = new Float32Array(size * dim);
+  const levelCount = levelValues.length;
+  const termIndex = new Uint8Array(size * dim);
   const kmap = new Int32Array(1 << (bits * dim)).fill(-1);
   for (let k = 0; k < size; k++) {
     for (let i = 0; i < dim; i++) {
       const l = (packed[k]! >> (bits * i)) & mask;
       levels[k * dim + i] = l;
       values[k * dim + i] = levelValues[l]!;
+      termIndex[k * dim + i] = i * levelCount + l;
     }
     kmap[packed[k]!] = k;
   }
-  return { size, dim, bits, levels, values, kmap, nwant, neighbourCache: new Array<Uint16Array | undefined>(kmap.length) };
+  return { size, dim, bits, levels, values, levelCount, termIndex, kmap, nwant, neighbourCache: new Array<Uint16Array | undefined>(kmap.length) };
 }
 
 const IQ2_VALUES = [8, 25, 43];

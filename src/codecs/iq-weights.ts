@@ -6,6 +6,9 @@ import { nearestInt } from "../numeric/float32-ops.js";
 
 const fr = Math.fround;
 
+/** C's FLT_MAX, the start of ggml's minimum searches. */
+export const FLT_MAX = fr(3.4028234663852886e38);
+
 /** Sum of x^2 over the 256 values at x[xo], accumulated in float32 in order. */
 export function sumSquares(x: Float32Array, xo: number): number {
   let s = 0;
