@@ -8,48 +8,27 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LlamaLogLevel, getLlama } from "node-llama-cpp";
-import type { Llama } from "node-llama-cpp";
 import { nodeFileSystem } from "../../src/node/fs.js";
 import { GgufWriter, gguf, openGgufModel, readGgufFile } from "../../src/formats/gguf/index.js";
 import { REFERENCE, hasSharedData } from "../helpers/paths.js";
+import { greedyTokens as llamaCppGreedy } from "../helpers/llama-cpp.js";
 
 const skip = !hasSharedData && "shared data not found";
 const MODELS = path.join(REFERENCE, "models");
 const PROMPT = "Once upon a time";
 const N_TOKENS = 16;
 
-let llama: Llama;
 let dir: string;
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "bitsmith-gguf-llamacpp-"));
-  if (hasSharedData) llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
 });
 after(async () => {
-  await llama?.dispose();
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Greedy continuation of PROMPT (with BOS). One thread: OpenMP barriers crawl on a busy 2-core machine. */
-async function greedyTokens(modelPath: string): Promise<number[]> {
-  const model = await llama.loadModel({ modelPath });
-  try {
-    const context = await model.createContext({ contextSize: 128, threads: 1 });
-    try {
-      const out: number[] = [];
-      for await (const token of context.getSequence().evaluate(model.tokenize(PROMPT, true), { temperature: 0 })) {
-        out.push(token);
-        if (out.length === N_TOKENS) break;
-      }
-      return out;
-    } finally {
-      await context.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
+/** Greedy continuation of PROMPT (with BOS). */
+const greedyTokens = (modelPath: string) => llamaCppGreedy(modelPath, PROMPT, N_TOKENS);
 
 /** The file rewritten with 64-byte alignment and its keys in reverse order: same model, different bytes. */
 async function relaidOut(source: string, target: string): Promise<void> {
@@ -96,5 +75,5 @@ test("llama.cpp loads a 3-shard split written by GgufWriter from its first shard
   assert.deepEqual(await greedyTokens(paths[0]!), await greedyTokens(original));
   // It really reads the other shards: without the last one the model does not load.
   await rm(paths[2]!);
-  await assert.rejects(llama.loadModel({ modelPath: paths[0]! }));
+  await assert.rejects(greedyTokens(paths[0]!));
 });
