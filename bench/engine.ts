@@ -1,0 +1,140 @@
+/**
+ * Engine throughput, single thread: evaluation (perplexity-style forward passes, logits for every position)
+ * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s.
+ *  - stories260K (the reference GGUF, f32 and Q4_0): llama-perplexity's protocol at ctx 128 on ts-head20k;
+ *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices,
+ *    random weights generated in memory): one 128-token forward and a few generated tokens.
+ * FLOPs count the useful multiply-adds (2 per weight per token, causal attention's n(n+1)/2 score pairs).
+ * Run directly: node dist/bench/engine.js
+ */
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { MemoryByteSource, SeededRandom, tensorType } from "../src/core/index.js";
+import type { LlamaHParams, ModelSource, TensorRef, TensorTypeInfo } from "../src/core/index.js";
+import "../src/codecs/index.js";
+import { LlamaEngine } from "../src/engine/index.js";
+import { evaluatePerplexity } from "../src/eval/index.js";
+import { openGgufModel } from "../src/formats/gguf/index.js";
+import { f32ToF16Row } from "../src/numeric/half.js";
+import { nodeFileSystem } from "../src/node/fs.js";
+
+const REFERENCE = process.env.BITSMITH_SHARED_DATA ? path.join(process.env.BITSMITH_SHARED_DATA, "reference") : path.resolve("../shared/data/reference");
+
+/** Multiply-add FLOPs of one forward over `n` new tokens after `past` cached ones, with `outputs` logit rows. */
+function forwardFlops(h: LlamaHParams, n: number, past: number, outputs: number): number {
+  const qDim = h.numHeads * h.headDim;
+  const kvDim = h.numKvHeads * h.headDim;
+  const perToken = h.numLayers * (2 * h.hiddenSize * qDim + 2 * h.hiddenSize * kvDim + 3 * h.hiddenSize * h.intermediateSize);
+  // Query i attends to past + i + 1 keys: QKᵀ and P·V, per head.
+  const pairs = n * past + (n * (n + 1)) / 2;
+  const attention = h.numLayers * h.numHeads * 2 * pairs * h.headDim;
+  return 2 * (n * perToken + outputs * h.vocabSize * h.hiddenSize + attention);
+}
+
+async function benchStories(variant: string, out: Record<string, number>): Promise<void> {
+  const file = path.join(REFERENCE, "models", `stories260K-${variant}.gguf`);
+  const tokens: number[] = JSON.parse(readFileSync(path.join(REFERENCE, "perplexity", "ts-head20k.tokens.json"), "utf8")).tokens;
+  const model = await openGgufModel(nodeFileSystem, file);
+  const engine = await LlamaEngine.create(model);
+  const ctx = 128;
+  const chunks = 40;
+  await evaluatePerplexity(engine, tokens, { ctx, bosId: 1, maxChunks: 4 }); // warm-up
+  const r = await evaluatePerplexity(engine, tokens, { ctx, bosId: 1, maxChunks: chunks });
+  const flops = chunks * forwardFlops(engine.hparams, ctx, 0, ctx - ctx / 2);
+  out[`stories260K_${variant}.eval_tokens_per_s`] = r.tokensEvaluated / r.seconds;
+  out[`stories260K_${variant}.eval_gflops`] = flops / r.seconds / 1e9;
+  await model.close();
+}
+
+const SYNTHETIC: LlamaHParams = {
+  vocabSize: 32000,
+  hiddenSize: 2048,
+  intermediateSize: 5632,
+  numLayers: 2,
+  numHeads: 32,
+  numKvHeads: 8,
+  headDim: 64,
+  contextLength: 2048,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  tieWordEmbeddings: false,
+  attentionBias: false,
+};
+
+/** An in-memory GGUF-named Llama with random weights (F16 matrices, F32 norms). */
+function syntheticLlama(h: LlamaHParams, seed: number): ModelSource {
+  const rnd = new SeededRandom(seed);
+  const F16 = tensorType("F16")!;
+  const F32 = tensorType("F32")!;
+  const tensor = (name: string, shape: number[], type: TensorTypeInfo, fill: (n: number) => Float32Array): TensorRef => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const values = fill(n);
+    const bytes = type === F32 ? new Uint8Array(values.buffer) : new Uint8Array(f32ToF16Row(values, new Uint16Array(n)).buffer);
+    const src = new MemoryByteSource(bytes, name);
+    return { name, type, shape, byteLength: bytes.length, read: async (o = 0, l = bytes.length - o) => src.read(o, l) };
+  };
+  // Uniform in ±sqrt(3)·std (cheaper than normals, same variance).
+  const weights = (n: number, std = 0.02) => {
+    const a = new Float32Array(n);
+    const w = 2 * Math.sqrt(3) * std;
+    for (let i = 0; i < n; i++) a[i] = (rnd.next() - 0.5) * w;
+    return a;
+  };
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const q = h.numHeads * h.headDim;
+  const kv = h.numKvHeads * h.headDim;
+  const tensors = [tensor("token_embd.weight", [h.vocabSize, h.hiddenSize], F16, (n) => weights(n, 1))];
+  for (let l = 0; l < h.numLayers; l++) {
+    const p = `blk.${l}.`;
+    tensors.push(
+      tensor(p + "attn_norm.weight", [h.hiddenSize], F32, ones),
+      tensor(p + "attn_q.weight", [q, h.hiddenSize], F16, weights),
+      tensor(p + "attn_k.weight", [kv, h.hiddenSize], F16, weights),
+      tensor(p + "attn_v.weight", [kv, h.hiddenSize], F16, weights),
+      tensor(p + "attn_output.weight", [h.hiddenSize, q], F16, weights),
+      tensor(p + "ffn_norm.weight", [h.hiddenSize], F32, ones),
+      tensor(p + "ffn_gate.weight", [h.intermediateSize, h.hiddenSize], F16, weights),
+      tensor(p + "ffn_up.weight", [h.intermediateSize, h.hiddenSize], F16, weights),
+      tensor(p + "ffn_down.weight", [h.hiddenSize, h.intermediateSize], F16, weights),
+    );
+  }
+  tensors.push(tensor("output_norm.weight", [h.hiddenSize], F32, ones), tensor("output.weight", [h.vocabSize, h.hiddenSize], F16, weights));
+  return { format: "gguf", name: "synthetic-llama-2048", tensors, metadata: new Map(), info: { architecture: "llama", hparams: h }, close: async () => {} };
+}
+
+async function benchSynthetic(out: Record<string, number>): Promise<void> {
+  const h = SYNTHETIC;
+  const engine = await LlamaEngine.create(syntheticLlama(h, 1));
+  const n = 128;
+  const rnd = new SeededRandom(2);
+  const tokens = Array.from({ length: n }, () => rnd.int(h.vocabSize));
+  let t = performance.now();
+  await engine.forward(tokens);
+  let seconds = (performance.now() - t) / 1000;
+  out["synthetic2048.eval_tokens_per_s"] = n / seconds;
+  out["synthetic2048.eval_gflops"] = forwardFlops(h, n, 0, n) / seconds / 1e9;
+
+  const cache = engine.newCache(n + 8);
+  await engine.forward(tokens.slice(0, 32), { caches: [cache], logits: "last" });
+  const steps = 4;
+  t = performance.now();
+  for (let i = 0; i < steps; i++) await engine.forward([tokens[32 + i]!], { caches: [cache], logits: "last" });
+  seconds = (performance.now() - t) / 1000;
+  let flops = 0;
+  for (let i = 0; i < steps; i++) flops += forwardFlops(h, 1, 32 + i, 1);
+  out["synthetic2048.generate_tokens_per_s"] = steps / seconds;
+  out["synthetic2048.generate_gflops"] = flops / seconds / 1e9;
+}
+
+export async function benchEngine(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await benchStories("f32", out);
+  await benchStories("Q4_0", out);
+  await benchSynthetic(out);
+  return out;
+}
+
+if (process.argv[1]?.endsWith("engine.js")) {
+  const result = await benchEngine();
+  console.log(JSON.stringify(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, Number(v.toPrecision(4))])), null, 1));
+}
