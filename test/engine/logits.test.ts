@@ -72,3 +72,11 @@ test("continuing from a KV cache gives the logits of the full pass", { skip }, a
   await assert.rejects(engine.forward(new Array(100).fill(5), { caches: [cache] }), /exceeds the context limit of 128/);
   await model.close();
 });
+
+test("without output.weight the head is tied to token_embd (stories260K's output is a copy of it)", { skip }, async () => {
+  const model = await openStories("f32");
+  const tied = { ...model, tensors: model.tensors.filter((t) => t.name !== "output.weight") };
+  const out = await (await LlamaEngine.create(tied)).forward(logitsTokens());
+  assert.ok(maxAbsDiff(out.logits, readF32("logits", "ts-head20k.f32-kvf32-nofa.logits.f32")) <= 1e-4);
+  await model.close();
+});
