@@ -26,3 +26,5 @@ export { summarizeModel } from "./inspect/summary.js";
 export type { ModelSummary, TensorSummary } from "./inspect/summary.js";
 export { openDemoModel, writeDemoModel, DEMO_MODEL_ARG } from "./demo/demo-source.js";
 export * from "./tokenizer/index.js";
+export * from "./quantize/index.js";
+export * from "./formats/imatrix/index.js";

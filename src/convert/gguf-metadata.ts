@@ -8,6 +8,7 @@ import { BitsmithError } from "../core/index.js";
 import type { LlamaHParams, ModelInfo, TokenizerInfo } from "../core/index.js";
 import { GgufValueType, gguf } from "../formats/gguf/index.js";
 import type { GgufValue } from "../formats/gguf/index.js";
+import { QUANTIZE_FILE_TYPES } from "../quantize/ftype.js";
 
 type Kv = [string, GgufValue];
 
@@ -82,19 +83,12 @@ export function llama2cGgufMetadata(info: ModelInfo, file: string): Kv[] {
 }
 
 /**
- * llama.cpp's LLAMA_FTYPE of a file whose weights are mostly `typeName` (general.file_type): what llama.cpp
- * prints as the model's type.
+ * llama.cpp's LLAMA_FTYPE of a file whose weights are mostly the tensor type named by the key
+ * (general.file_type): what llama.cpp prints as the model's type. Taken from llama-quantize's table.
  */
-export const FILE_TYPES: Readonly<Record<string, number>> = {
-  F32: 0,
-  F16: 1,
-  Q4_0: 2,
-  Q4_1: 3,
-  Q8_0: 7,
-  Q5_0: 8,
-  Q5_1: 9,
-  BF16: 32,
-};
+export const FILE_TYPES: Readonly<Record<string, number>> = Object.fromEntries(
+  QUANTIZE_FILE_TYPES.filter((t) => t.name === t.defaultType.name && !t.onlyCopy).map((t) => [t.name, t.ftype]),
+);
 
 /** What convert_hf_to_gguf.py writes for a Llama-family model, in its order. */
 export function hfGgufMetadata(info: ModelInfo, file: string, fileType: number | undefined): Kv[] {
