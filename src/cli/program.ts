@@ -8,6 +8,9 @@ import { registerConvert } from "./commands/convert.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerMerge } from "./commands/merge.js";
+import { registerDiff } from "./commands/diff.js";
+import { registerApply } from "./commands/apply.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -26,6 +29,9 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerEval(program);
   registerGenerate(program);
+  registerMerge(program);
+  registerDiff(program);
+  registerApply(program);
   return program;
 }
 
