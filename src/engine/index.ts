@@ -3,7 +3,7 @@ export type { EngineOptions, ForwardOptions, ForwardResult, LogitsSelection, Seq
 export type { ForwardHooks } from "./hooks.js";
 export { KvCache } from "./kv-cache.js";
 export type { KvCacheType } from "./kv-cache.js";
-export { applyRope, llama3RopeFactors, ropeAngles, ropeStyleOf } from "./rope.js";
+export { applyRope, ropeAngles, ropeStyleOf } from "./rope.js";
 export type { RopeAngles, RopeConfig, RopeStyle } from "./rope.js";
 export { AUTO_CACHE_BYTES } from "./weights.js";
 export type { DequantizedCachePolicy, LinearWeight } from "./weights.js";

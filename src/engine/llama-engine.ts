@@ -21,7 +21,8 @@ import type { ForwardHooks } from "./hooks.js";
 import { KvCache } from "./kv-cache.js";
 import type { KvCacheType } from "./kv-cache.js";
 import { roundF16 } from "./ggml-activations.js";
-import { applyRope, llama3RopeFactors, ropeAngles, ropeStyleOf } from "./rope.js";
+import { applyRope, ropeAngles, ropeStyleOf } from "./rope.js";
+import { llama3RopeFactors } from "../model/rope-freqs.js";
 import type { RopeConfig } from "./rope.js";
 import { loadLinearWeight, loadVector, shouldCacheDequantized } from "./weights.js";
 import type { DequantizedCachePolicy, LinearWeight } from "./weights.js";
@@ -289,7 +290,7 @@ async function ropeConfig(source: ModelSource, hp: LlamaHParams, style: RopeConf
   if (hasFreqs) config.factors = await loadVector(source, "rope_freqs.weight", hp.headDim / 2);
   if (!scaling) return config;
   if (scaling.type === "linear") config.freqScale = 1 / scaling.factor;
-  else if (scaling.type === "llama3") config.factors ??= llama3RopeFactors(scaling, hp.ropeTheta, hp.headDim);
+  else if (scaling.type === "llama3") config.factors ??= llama3RopeFactors(hp);
   else throw new BitsmithError(`rope scaling type "${scaling.type}" is not supported by the engine (linear, llama3)`, { file: source.name, field: "rope_scaling" });
   return config;
 }

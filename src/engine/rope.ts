@@ -38,32 +38,6 @@ export function ropeStyleOf(architecture: string): RopeStyle {
   }
 }
 
-/**
- * Llama 3's per-pair angle divisors from HF rope_scaling (type "llama3"): long wavelengths are slowed by
- * `factor`, short ones kept, the band between interpolated. This is what llama.cpp's converter writes into
- * `rope_freqs.weight`.
- */
-export function llama3RopeFactors(scaling: RopeScaling, base: number, dims: number): Float32Array {
-  const factor = scaling.factor;
-  const low = scaling.lowFreqFactor ?? 1;
-  const high = scaling.highFreqFactor ?? 4;
-  const original = scaling.originalContextLength ?? 8192;
-  const lowWavelen = original / low;
-  const highWavelen = original / high;
-  const out = new Float32Array(dims / 2);
-  for (let i = 0; i < dims / 2; i++) {
-    const freq = 1 / Math.pow(base, (2 * i) / dims);
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < highWavelen) out[i] = 1;
-    else if (wavelen > lowWavelen) out[i] = factor;
-    else {
-      const smooth = (original / wavelen - low) / (high - low);
-      out[i] = 1 / ((1 - smooth) / factor + smooth);
-    }
-  }
-  return out;
-}
-
 /** cos/sin of every pair's angle for each of `positions`: [positions.length × dims/2] each. */
 export interface RopeAngles {
   cos: Float32Array;
