@@ -3,7 +3,7 @@
  * vocabulary's pre-tokenizer, write each word's UTF-8 bytes in GPT-2's byte alphabet, then inside each word keep
  * merging the adjacent pair with the lowest merge rank (ties: the leftmost pair) and emit the resulting tokens.
  */
-import { MergeQueue } from "./merge-queue.js";
+import { MergeQueue, mergeSymbols } from "./merge-queue.js";
 import { regexSplit } from "./regex-split.js";
 import { BYTE_TO_CHAR, codepointsOf, pushUtf8 } from "./unicode.js";
 import type { LlamaVocab } from "./vocab.js";
@@ -21,32 +21,9 @@ export function bpeTokenizer(vocab: LlamaVocab): (text: string, out: number[]) =
       }
     }
     // Every character of a byte-encoded word is one UTF-16 unit: symbol i starts at unit i.
-    const n = word.length;
-    const length = new Array<number>(n).fill(1);
-    const prev = length.map((_, i) => i - 1);
-    const next = length.map((_, i) => (i + 1 < n ? i + 1 : -1));
+    const length = new Array<number>(word.length).fill(1);
     const textOf = (i: number) => word.substr(i, length[i]);
-
-    queue.clear();
-    const tryAdd = (left: number, right: number) => {
-      if (left < 0 || right < 0) return;
-      const rank = vocab.mergeRanks.get(textOf(left) + " " + textOf(right));
-      if (rank !== undefined) queue.push(rank, left, right, length[left] + length[right]);
-    };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-
-    while (queue.pop()) {
-      const { left, right } = queue;
-      // llama.cpp compares the texts; as symbols only grow and right is left's neighbour until merged, equal
-      // lengths mean equal texts.
-      if (length[left] === 0 || length[right] === 0 || length[left] + length[right] !== queue.size) continue;
-      length[left] += length[right];
-      length[right] = 0;
-      next[left] = next[right];
-      if (next[right] >= 0) prev[next[right]] = left;
-      tryAdd(prev[left], left);
-      tryAdd(left, next[left]);
-    }
+    const next = mergeSymbols(queue, length, (left, right) => vocab.mergeRanks.get(textOf(left) + " " + textOf(right)));
 
     for (let i = 0; i !== -1; i = next[i]) {
       const piece = textOf(i);

@@ -85,3 +85,35 @@ export class MergeQueue {
     this.heap = resize(this.heap, (k) => new Int32Array(k));
   }
 }
+
+/**
+ * The merge loop both llama.cpp tokenizers run over a word's symbols (a doubly linked list; symbol i spans
+ * `length[i]` units, 0 once merged into its left neighbour): repeatedly merge the adjacent pair with the
+ * smallest key, as `keyOf` gives it (undefined: the pair cannot merge). Returns `next`, the list's links, to
+ * walk the surviving symbols from 0.
+ */
+export function mergeSymbols(queue: MergeQueue, length: number[], keyOf: (left: number, right: number) => number | undefined): number[] {
+  const n = length.length;
+  const prev = length.map((_, i) => i - 1);
+  const next = length.map((_, i) => (i + 1 < n ? i + 1 : -1));
+  queue.clear();
+  const tryAdd = (left: number, right: number) => {
+    if (left < 0 || right < 0) return;
+    const key = keyOf(left, right);
+    if (key !== undefined) queue.push(key, left, right, length[left]! + length[right]!);
+  };
+  for (let i = 1; i < n; i++) tryAdd(i - 1, i);
+  while (queue.pop()) {
+    const { left, right } = queue;
+    // Skip entries whose symbols were merged into others since they were queued: symbols only grow, so equal
+    // total length means the same two symbols (llama.cpp compares the texts).
+    if (length[left] === 0 || length[right] === 0 || length[left]! + length[right]! !== queue.size) continue;
+    length[left] += length[right]!;
+    length[right] = 0;
+    next[left] = next[right]!;
+    if (next[right]! >= 0) prev[next[right]!] = left;
+    tryAdd(prev[left]!, left);
+    tryAdd(left, next[left]!);
+  }
+  return next;
+}

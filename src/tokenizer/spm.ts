@@ -13,7 +13,7 @@
  * consulted for them; they go straight to byte fallback here.
  */
 import { BitsmithError } from "../core/index.js";
-import { MergeQueue } from "./merge-queue.js";
+import { MergeQueue, mergeSymbols } from "./merge-queue.js";
 import { utf8Bytes } from "./unicode.js";
 import type { LlamaVocab } from "./vocab.js";
 
@@ -38,32 +38,12 @@ export function spmTokenizer(vocab: LlamaVocab): (text: string, out: number[]) =
       length.push(w);
       i += w;
     }
-    const n = start.length;
-    if (n === 0) return;
-    const prev = start.map((_, i) => i - 1);
-    const next = start.map((_, i) => (i + 1 < n ? i + 1 : -1));
-
+    if (start.length === 0) return;
     // Highest score first: the queue takes the smallest key.
-    queue.clear();
-    const tryAdd = (left: number, right: number) => {
-      if (left < 0 || right < 0) return;
-      const size = length[left] + length[right];
-      const id = vocab.ids.get(text.substr(start[left], size));
-      if (id !== undefined) queue.push(-vocab.scores[id], left, right, size);
-    };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-
-    while (queue.pop()) {
-      const { left, right } = queue;
-      // Skip entries whose symbols were merged into others since they were queued.
-      if (length[left] === 0 || length[right] === 0 || length[left] + length[right] !== queue.size) continue;
-      length[left] += length[right];
-      length[right] = 0;
-      next[left] = next[right];
-      if (next[right] >= 0) prev[next[right]] = left;
-      tryAdd(prev[left], left);
-      tryAdd(left, next[left]);
-    }
+    const next = mergeSymbols(queue, length, (left, right) => {
+      const id = vocab.ids.get(text.substr(start[left], length[left] + length[right]));
+      return id === undefined ? undefined : -vocab.scores[id];
+    });
 
     for (let i = 0; i !== -1; i = next[i]) {
       const piece = text.substr(start[i], length[i]);
