@@ -68,10 +68,31 @@ const terms = new Float64Array(32);
  * L[lo..lo+dim) and returns its index. IQ2/IQ3 score positions 2*level+1 (POSITIONS), IQ1 its shifted values.
  */
 export function bestNeighbour(lat: IqLattice, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array, L: Int8Array, lo: number): number {
-  const list = neighbours(lat, u);
-  const { dim, levels } = lat;
-  // Short lists (most IQ3 keys) are cheaper to score directly than to tabulate every level first.
-  const best = list.length < lat.levelCount ? scoreDirect(lat, list, x, xo, w, wo, scale, levelValue) : scoreTabulated(lat, list, x, xo, w, wo, scale, levelValue);
+  const { points, lowLevel, highLevel } = neighbours(lat, u);
+  const { dim, levels, levelCount, termIndex } = lat;
+  // Each distance term depends only on the coordinate and its level: computed once for the levels the list
+  // uses, each point's distance is their float32 sum in coordinate order, as in ggml.
+  for (let i = 0; i < dim; i++) {
+    const xi = x[xo + i]!;
+    const wi = w[wo + i]!;
+    for (let l = lowLevel[i]!; l <= highLevel[i]!; l++) {
+      const diff = fr(fr(scale * levelValue[l]!) - xi);
+      terms[i * levelCount + l] = fr(fr(wi * diff) * diff);
+    }
+  }
+  let bestD2 = FLT_MAX;
+  let best = -1;
+  for (let j = 0; j < points.length; j++) {
+    const p = points[j]! * dim;
+    // Terms are >= 0, so partial sums never decrease: one that already reaches the best distance cannot win
+    // (ties keep the earlier point), and the rest of its sum is skipped.
+    let d2 = terms[termIndex[p]!]!;
+    for (let i = 1; i < dim && d2 < bestD2; i++) d2 = fr(d2 + terms[termIndex[p + i]!]!);
+    if (d2 < bestD2) {
+      bestD2 = d2;
+      best = points[j]!;
+    }
+  }
   if (best < 0) throw new BitsmithError(`no finite distance to any lattice neighbour: non-finite input values?`);
   for (let i = 0; i < dim; i++) L[lo + i] = levels[best * dim + i]!;
   return best;
@@ -79,55 +100,6 @@ export function bestNeighbour(lat: IqLattice, u: number, x: Float32Array, xo: nu
 
 /** Position 2*level+1 of each level: the values the IQ2 and IQ3 searches fit. */
 export const POSITIONS = Float32Array.from({ length: 8 }, (_, l) => 2 * l + 1);
-
-/**
- * Each distance term depends only on the coordinate and its level: computed once per call, each neighbour's
- * distance is their float32 sum in coordinate order, as in ggml. The terms are >= 0, so partial sums never
- * decrease: one that already reaches the best distance cannot win, and the rest of its sum is skipped.
- */
-function scoreTabulated(lat: IqLattice, list: Uint16Array, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array): number {
-  const { dim, levelCount, termIndex } = lat;
-  for (let i = 0; i < dim; i++) {
-    const xi = x[xo + i]!;
-    const wi = w[wo + i]!;
-    for (let l = 0; l < levelCount; l++) {
-      const diff = fr(fr(scale * levelValue[l]!) - xi);
-      terms[i * levelCount + l] = fr(fr(wi * diff) * diff);
-    }
-  }
-  let bestD2 = FLT_MAX;
-  let best = -1;
-  for (let j = 0; j < list.length; j++) {
-    const p = list[j]! * dim;
-    let d2 = terms[termIndex[p]!]!;
-    for (let i = 1; i < dim && d2 < bestD2; i++) d2 = fr(d2 + terms[termIndex[p + i]!]!);
-    if (d2 < bestD2) {
-      bestD2 = d2;
-      best = list[j]!;
-    }
-  }
-  return best;
-}
-
-/** scoreTabulated computing each term where it is needed: the same floats, so the same choice. */
-function scoreDirect(lat: IqLattice, list: Uint16Array, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array): number {
-  const { dim, levels } = lat;
-  let bestD2 = FLT_MAX;
-  let best = -1;
-  for (let j = 0; j < list.length; j++) {
-    const p = list[j]! * dim;
-    let d2 = 0;
-    for (let i = 0; i < dim && d2 < bestD2; i++) {
-      const diff = fr(fr(scale * levelValue[levels[p + i]!]!) - x[xo + i]!);
-      d2 = fr(d2 + fr(fr(w[wo + i]! * diff) * diff));
-    }
-    if (d2 < bestD2) {
-      bestD2 = d2;
-      best = list[j]!;
-    }
-  }
-  return best;
-}
 
 /** How the final pass re-snaps groups with the chosen scale. */
 export type Refit =

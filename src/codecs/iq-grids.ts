@@ -35,7 +35,14 @@ export interface IqLattice {
   /** How many distinct distances the neighbour lists span. */
   readonly nwant: number;
   /** Neighbour lists by key, filled on first use. */
-  readonly neighbourCache: (Uint16Array | undefined)[];
+  readonly neighbourCache: (NeighbourList | undefined)[];
+}
+
+/** The neighbours of a key, and per coordinate the range of levels they use (what a scorer must tabulate). */
+export interface NeighbourList {
+  readonly points: Uint16Array;
+  readonly lowLevel: Uint8Array;
+  readonly highLevel: Uint8Array;
 }
 
 function makeLattice(packed: Uint16Array, dim: number, bits: number, levelValues: readonly number[], nwant: number): IqLattice {
@@ -55,7 +62,7 @@ function makeLattice(packed: Uint16Array, dim: number, bits: number, levelValues
     }
     kmap[packed[k]!] = k;
   }
-  return { size, dim, bits, levels, values, levelCount, termIndex, kmap, nwant, neighbourCache: new Array<Uint16Array | undefined>(kmap.length) };
+  return { size, dim, bits, levels, values, levelCount, termIndex, kmap, nwant, neighbourCache: new Array<NeighbourList | undefined>(kmap.length) };
 }
 
 const IQ2_VALUES = [8, 25, 43];
@@ -73,7 +80,7 @@ export const IQ3S_LATTICE = makeLattice(KGRID_IQ3S, 4, 3, [1, 3, 5, 7, 9, 11, 13
  * distinct squared distances, in (distance, index) order. Distances between level vectors order the same as
  * llama.cpp's distances between its positions 2*level+1.
  */
-export function neighbours(lat: IqLattice, u: number): Uint16Array {
+export function neighbours(lat: IqLattice, u: number): NeighbourList {
   const cached = lat.neighbourCache[u];
   if (cached) return cached;
   const { size, dim, bits, levels } = lat;
@@ -99,7 +106,16 @@ export function neighbours(lat: IqLattice, u: number): Uint16Array {
     for (let k = 0; k < size; k++) if (dist[k] === next) list.push(k);
     below = next;
   }
-  const result = Uint16Array.from(list);
+  const lowLevel = new Uint8Array(dim).fill(255);
+  const highLevel = new Uint8Array(dim);
+  for (const k of list) {
+    for (let i = 0; i < dim; i++) {
+      const l = levels[k * dim + i]!;
+      if (l < lowLevel[i]!) lowLevel[i] = l;
+      if (l > highLevel[i]!) highLevel[i] = l;
+    }
+  }
+  const result: NeighbourList = { points: Uint16Array.from(list), lowLevel, highLevel };
   lat.neighbourCache[u] = result;
   return result;
 }
