@@ -3,7 +3,7 @@
  * tokenizer files and safetensors weights under HF names with the Q/K rows back in HF order. The inverse of
  * convertToGguf for float weights: GGUF -> HF -> GGUF gives the same tensors. Streams one tensor at a time.
  */
-import { BitsmithError, silentProgress } from "../core/index.js";
+import { BitsmithError, silentProgress, writeFiles } from "../core/index.js";
 import type { FileSystemLike, LlamaHParams, ModelSource, Progress, TensorRef, TensorTypeInfo } from "../core/index.js";
 import { writeShardedSafetensors } from "../formats/safetensors/index.js";
 import type { TensorToWrite } from "../formats/safetensors/index.js";
@@ -115,11 +115,7 @@ export async function convertToHf(model: ModelSource, fs: FileSystemLike, dir: s
     metadata: new Map([["format", "pt"]]),
   });
   // Text files last: a directory with config.json but no weights must never be left behind.
-  for (const [name, text] of Object.entries(files)) {
-    const sink = await fs.create(fs.join(dir, name));
-    await sink.write(typeof text === "string" ? new TextEncoder().encode(text) : text);
-    await sink.commit();
-  }
+  await writeFiles(fs, dir, files);
   progress.finish();
   return [...written, ...Object.keys(files)];
 }

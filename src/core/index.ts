@@ -6,3 +6,4 @@ export * from "./progress.js";
 export * from "./random.js";
 export * from "./memory-fs.js";
 export * from "./json.js";
+export * from "./write-files.js";

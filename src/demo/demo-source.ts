@@ -2,7 +2,7 @@
  * "@demo": the generated demo checkpoint served from memory through the same Hugging Face reader as a real
  * directory, and `writeDemoModel` to put it on disk.
  */
-import { MemoryFileSystem, tensorType } from "../core/index.js";
+import { MemoryFileSystem, tensorType, writeFiles } from "../core/index.js";
 import type { FileSystemLike, ModelSource } from "../core/index.js";
 import { fromFloat32 } from "../codecs/convert.js";
 import { writeSafetensors } from "../formats/safetensors/index.js";
@@ -21,11 +21,7 @@ const BF16 = tensorType("BF16")!;
 export async function writeDemoModel(fs: FileSystemLike, dir: string, seed = 1, dims: SyntheticLlamaDimensions = DEMO_DIMENSIONS): Promise<void> {
   const demo = buildSyntheticLlama(dims, seed);
   await fs.mkdir(dir);
-  for (const [name, text] of Object.entries(demo.files)) {
-    const sink = await fs.create(fs.join(dir, name));
-    await sink.write(typeof text === "string" ? new TextEncoder().encode(text) : text);
-    await sink.commit();
-  }
+  await writeFiles(fs, dir, demo.files);
   await writeSafetensors(
     fs,
     fs.join(dir, "model.safetensors"),
