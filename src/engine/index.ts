@@ -1,11 +1,13 @@
-export { LlamaEngine } from "./llama-engine.js";
+export { LlamaEngine, ropeConfig, runnableHParams } from "./llama-engine.js";
+export { BlockScratch, applyLinear, forwardLlamaBlock, loadLlamaBlockWeights } from "./block.js";
+export type { BlockBatch, LinearLoader, LlamaBlockWeights } from "./block.js";
 export type { EngineOptions, ForwardOptions, ForwardResult, LogitsSelection, SequenceLogits } from "./llama-engine.js";
 export type { ForwardHooks } from "./hooks.js";
 export { KvCache } from "./kv-cache.js";
 export type { KvCacheType } from "./kv-cache.js";
 export { applyRope, ropeAngles, ropeStyleOf } from "./rope.js";
 export type { RopeAngles, RopeConfig, RopeStyle } from "./rope.js";
-export { AUTO_CACHE_BYTES } from "./weights.js";
+export { AUTO_CACHE_BYTES, Float32LinearWeight, loadLinearWeight } from "./weights.js";
 export type { DequantizedCachePolicy, LinearWeight } from "./weights.js";
 export { generateTokens, sampleToken } from "./generate.js";
 export type { GenerateOptions, SamplingOptions } from "./generate.js";

@@ -14,14 +14,13 @@
 import { BitsmithError } from "../core/index.js";
 import type { LlamaHParams, ModelSource } from "../core/index.js";
 import { ggufView } from "../model/gguf-view.js";
-import { matmulWeightRows, weightBlockRows } from "../kernels/matmul.js";
-import { addBiasRows, addInPlace, rmsNormRows, swigluInPlace } from "../kernels/vector-ops.js";
-import { causalAttention } from "./attention.js";
+import { rmsNormRows } from "../kernels/vector-ops.js";
+import { BlockScratch, applyLinear, forwardLlamaBlock, loadLlamaBlockWeights } from "./block.js";
+import type { BlockBatch, LlamaBlockWeights } from "./block.js";
 import type { ForwardHooks } from "./hooks.js";
 import { KvCache } from "./kv-cache.js";
 import type { KvCacheType } from "./kv-cache.js";
-import { roundF16 } from "./ggml-activations.js";
-import { applyRope, ropeAngles, ropeStyleOf } from "./rope.js";
+import { ropeAngles, ropeStyleOf } from "./rope.js";
 import { llama3RopeFactors } from "../model/rope-freqs.js";
 import type { RopeConfig } from "./rope.js";
 import { loadLinearWeight, loadVector, shouldCacheDequantized } from "./weights.js";
@@ -75,52 +74,24 @@ export interface ForwardResult {
   sequences: SequenceLogits[];
 }
 
-interface LayerWeights {
-  attnNorm: Float32Array;
-  q: LinearWeight;
-  k: LinearWeight;
-  v: LinearWeight;
-  o: LinearWeight;
-  qBias?: Float32Array;
-  kBias?: Float32Array;
-  vBias?: Float32Array;
-  ffnNorm: Float32Array;
-  gate: LinearWeight;
-  up: LinearWeight;
-  down: LinearWeight;
-}
-
 export class LlamaEngine {
-  private readonly scratch: Float32Array;
-
   private constructor(
     readonly source: ModelSource,
     readonly hparams: LlamaHParams,
     readonly rope: RopeConfig,
     readonly kvCacheType: KvCacheType,
     private readonly embedding: LinearWeight,
-    private readonly layers: LayerWeights[],
+    private readonly layers: LlamaBlockWeights[],
     private readonly outputNorm: Float32Array,
     private readonly output: LinearWeight,
-  ) {
-    const inDims = [hparams.hiddenSize, hparams.numHeads * hparams.headDim, hparams.intermediateSize];
-    this.scratch = new Float32Array(Math.max(...inDims.map((d) => weightBlockRows(d) * d)));
-  }
+  ) {}
 
   /** Loads the weights of a Llama-family model (reading each tensor's bytes once). */
   static async create(model: ModelSource, options: EngineOptions = {}): Promise<LlamaEngine> {
     const source = ggufView(model);
-    const hp = source.info.hparams;
-    const where = { file: source.name };
-    if (!hp) throw new BitsmithError("the model has no Llama-family hyperparameters (block_count, embedding_length, ...)", where);
+    const hp = runnableHParams(source);
     const style = ropeStyleOf(source.info.architecture);
     const { hiddenSize: hidden, numHeads, numKvHeads, headDim, intermediateSize: ffn, numLayers, vocabSize } = hp;
-    for (const [field, v] of Object.entries({ hiddenSize: hidden, numHeads, numKvHeads, headDim, intermediateSize: ffn, numLayers, vocabSize })) {
-      if (!Number.isSafeInteger(v) || v <= 0) throw new BitsmithError(`${field} is ${v}`, { ...where, field });
-    }
-    if (numHeads % numKvHeads !== 0) throw new BitsmithError(`${numHeads} heads are not a multiple of ${numKvHeads} KV heads`, { ...where, field: "numKvHeads" });
-    if (headDim % 2 !== 0) throw new BitsmithError(`head size ${headDim} is odd; RoPE rotates pairs`, { ...where, field: "headDim" });
-
     const qDim = numHeads * headDim;
     const kvDim = numKvHeads * headDim;
     const outputName = source.tensors.some((t) => t.name === "output.weight") ? "output.weight" : "token_embd.weight";
@@ -132,25 +103,8 @@ export class LlamaEngine {
 
     const embedding = await linear("token_embd.weight", vocabSize, hidden);
     const output = outputName === "token_embd.weight" ? embedding : await linear(outputName, vocabSize, hidden);
-    const layers: LayerWeights[] = [];
-    for (let l = 0; l < numLayers; l++) {
-      const p = `blk.${l}.`;
-      const bias = async (name: string, n: number) => (hasTensor(p + name) ? loadVector(source, p + name, n) : undefined);
-      layers.push({
-        attnNorm: await loadVector(source, p + "attn_norm.weight", hidden),
-        q: await linear(p + "attn_q.weight", qDim, hidden),
-        k: await linear(p + "attn_k.weight", kvDim, hidden),
-        v: await linear(p + "attn_v.weight", kvDim, hidden),
-        o: await linear(p + "attn_output.weight", hidden, qDim),
-        qBias: await bias("attn_q.bias", qDim),
-        kBias: await bias("attn_k.bias", kvDim),
-        vBias: await bias("attn_v.bias", kvDim),
-        ffnNorm: await loadVector(source, p + "ffn_norm.weight", hidden),
-        gate: await linear(p + "ffn_gate.weight", ffn, hidden),
-        up: await linear(p + "ffn_up.weight", ffn, hidden),
-        down: await linear(p + "ffn_down.weight", hidden, ffn),
-      });
-    }
+    const layers: LlamaBlockWeights[] = [];
+    for (let l = 0; l < numLayers; l++) layers.push(await loadLlamaBlockWeights(source, hp, l, linear));
     const outputNorm = await loadVector(source, "output_norm.weight", hidden);
     const rope = await ropeConfig(source, hp, style, hasTensor("rope_freqs.weight"));
     return new LlamaEngine(source, hp, rope, options.kvCacheType ?? "f32", embedding, layers, outputNorm, output);
@@ -179,9 +133,7 @@ export class LlamaEngine {
   /** Runs several independent sequences in one pass (stacked for the linear layers, attention per sequence). */
   async forwardBatch(sequences: readonly ArrayLike<number>[], options: ForwardOptions = {}): Promise<ForwardResult> {
     const hp = this.hparams;
-    const { hiddenSize: hidden, numHeads, numKvHeads, headDim, intermediateSize: ffn } = hp;
-    const qDim = numHeads * headDim;
-    const kvDim = numKvHeads * headDim;
+    const { hiddenSize: hidden, numKvHeads, headDim } = hp;
     if (options.caches && options.caches.length !== sequences.length) {
       throw new BitsmithError(`${options.caches.length} caches given for ${sequences.length} sequences`);
     }
@@ -209,47 +161,10 @@ export class LlamaEngine {
     });
     const angles = ropeAngles(this.rope, positions);
 
-    const xn = new Float32Array(rows * hidden);
-    const q = new Float32Array(rows * qDim);
-    const k = new Float32Array(rows * kvDim);
-    const v = new Float32Array(rows * kvDim);
-    const attn = new Float32Array(rows * qDim);
-    const proj = new Float32Array(rows * hidden);
-    const gate = new Float32Array(rows * ffn);
-    const up = new Float32Array(rows * ffn);
-    const rounded = new Float32Array(rows * Math.max(hidden, qDim, ffn));
-    const linear = async (w: LinearWeight, x: Float32Array, y: Float32Array, n = rows) => {
-      await options.onLinearInput?.(w.name, x, n, w.cols);
-      const input = w.activationRounding ? rounded : x;
-      w.activationRounding?.(x, rounded, n * w.cols);
-      matmulWeightRows(input, n, w.cols, w.rows, w.readRows, y, this.scratch);
-    };
-
+    const scratch = new BlockScratch(hp, rows);
+    const batch: BlockBatch = { rows, starts, lengths: sequences.map((s) => s.length), past, caches, angles };
     for (let l = 0; l < this.layers.length; l++) {
-      const L = this.layers[l]!;
-      rmsNormRows(h, rows, hidden, L.attnNorm, hp.rmsNormEps, xn);
-      await linear(L.q, xn, q);
-      await linear(L.k, xn, k);
-      await linear(L.v, xn, v);
-      if (L.qBias) addBiasRows(q, rows, qDim, L.qBias);
-      if (L.kBias) addBiasRows(k, rows, kvDim, L.kBias);
-      if (L.vBias) addBiasRows(v, rows, kvDim, L.vBias);
-      applyRope(this.rope, angles, q, rows, qDim, numHeads, headDim);
-      applyRope(this.rope, angles, k, rows, kvDim, numKvHeads, headDim);
-      sequences.forEach((seq, s) => {
-        caches[s]!.store(l, k, v, starts[s]!, seq.length, kvDim);
-        const roundToF16 = caches[s]!.type === "f16" ? roundF16 : undefined;
-        causalAttention({ numHeads, headDim, roundToF16 }, q, attn, starts[s]!, seq.length, qDim, caches[s]!, l, past[s]!);
-      });
-      await linear(L.o, attn, proj);
-      addInPlace(h, proj, rows * hidden);
-
-      rmsNormRows(h, rows, hidden, L.ffnNorm, hp.rmsNormEps, xn);
-      await linear(L.gate, xn, gate);
-      await linear(L.up, xn, up);
-      swigluInPlace(gate, up, rows * ffn);
-      await linear(L.down, gate, proj);
-      addInPlace(h, proj, rows * hidden);
+      await forwardLlamaBlock(hp, this.rope, l, this.layers[l]!, h, batch, scratch, options);
       await options.onBlockOutput?.(l, h, rows, hidden);
     }
     caches.forEach((c, i) => (c.length = past[i]! + sequences[i]!.length));
@@ -269,10 +184,27 @@ export class LlamaEngine {
     const logits = new Float32Array(outRows * this.output.rows);
     if (outRows > 0) {
       rmsNormRows(picked, outRows, hidden, this.outputNorm, hp.rmsNormEps, picked);
-      await linear(this.output, picked, logits, outRows);
+      await applyLinear(this.output, picked, logits, outRows, scratch, options);
     }
     return { logits, vocabSize: this.output.rows, sequences: result };
   }
+}
+
+/**
+ * The hyperparameters of a model the engine can run (a Llama-family model in GGUF terms), checked: every size
+ * positive, heads a multiple of KV heads, an even head size. The architecture is checked by ropeStyleOf.
+ */
+export function runnableHParams(source: ModelSource): LlamaHParams {
+  const hp = source.info.hparams;
+  const where = { file: source.name };
+  if (!hp) throw new BitsmithError("the model has no Llama-family hyperparameters (block_count, embedding_length, ...)", where);
+  const { hiddenSize, numHeads, numKvHeads, headDim, intermediateSize, numLayers, vocabSize } = hp;
+  for (const [field, v] of Object.entries({ hiddenSize, numHeads, numKvHeads, headDim, intermediateSize, numLayers, vocabSize })) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new BitsmithError(`${field} is ${v}`, { ...where, field });
+  }
+  if (numHeads % numKvHeads !== 0) throw new BitsmithError(`${numHeads} heads are not a multiple of ${numKvHeads} KV heads`, { ...where, field: "numKvHeads" });
+  if (headDim % 2 !== 0) throw new BitsmithError(`head size ${headDim} is odd; RoPE rotates pairs`, { ...where, field: "headDim" });
+  return hp;
 }
 
 function selectPositions(sel: LogitsSelection, length: number): { firstPosition: number; count: number } {
@@ -284,7 +216,7 @@ function selectPositions(sel: LogitsSelection, length: number): { firstPosition:
 }
 
 /** RoPE settings from the architecture, hyperparameters and an optional `rope_freqs.weight` (llama 3). */
-async function ropeConfig(source: ModelSource, hp: LlamaHParams, style: RopeConfig["style"], hasFreqs: boolean): Promise<RopeConfig> {
+export async function ropeConfig(source: ModelSource, hp: LlamaHParams, style: RopeConfig["style"], hasFreqs: boolean): Promise<RopeConfig> {
   const config: RopeConfig = { style, dims: hp.headDim, base: hp.ropeTheta, freqScale: 1 };
   const scaling = hp.ropeScaling;
   if (hasFreqs) config.factors = await loadVector(source, "rope_freqs.weight", hp.headDim / 2);

@@ -83,7 +83,7 @@ class StoredLinearWeight implements LinearWeight {
 }
 
 /** A matrix held as float32 (an F32 tensor read directly, or a dequantized copy). */
-class Float32LinearWeight implements LinearWeight {
+export class Float32LinearWeight implements LinearWeight {
   readonly readRows: WeightRowReader;
 
   constructor(
@@ -91,7 +91,7 @@ class Float32LinearWeight implements LinearWeight {
     readonly rows: number,
     readonly cols: number,
     private readonly values: Float32Array,
-    readonly activationRounding: ActivationRounding | undefined,
+    readonly activationRounding?: ActivationRounding,
   ) {
     this.readRows = (first) => ({ data: this.values, offset: first * this.cols });
   }
