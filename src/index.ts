@@ -11,6 +11,7 @@ export * from "./formats/gguf/index.js";
 export * from "./formats/safetensors/index.js";
 export * from "./formats/llama2c/index.js";
 export * from "./formats/hf/index.js";
+export * from "./formats/quantized-hf/index.js";
 export { openModel } from "./model/open-model.js";
 export type { OpenModelOptions } from "./model/open-model.js";
 export { openHfModel } from "./model/hf-source.js";
