@@ -4,6 +4,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { nodeFileSystem } from "../../src/node/fs.js";
+import { openModel } from "../../src/model/open-model.js";
 import { MemoryFileSystem, SeededRandom } from "../../src/core/index.js";
 import { dequantizeLinear, quantizedLayoutOf, readQuantizedLinear, symmetricZero, writeQuantizedHfModel } from "../../src/formats/quantized-hf/index.js";
 import type { QuantizedLayoutName, QuantizedLinear } from "../../src/formats/quantized-hf/index.js";
@@ -117,4 +122,37 @@ test("linears are loaded one at a time, in order, only when the writer reaches t
   });
   assert.deepEqual(events, ["plain", "load 0", "load 1", "load 2"]);
   assert.equal(readJson(fs, "tokenizer_config.json").constructor, Object);
+});
+
+test("on disk: a sharded GPTQ model written with the Node file system reads back identical", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "bitsmith-qhf-"));
+  try {
+    const rng = new SeededRandom(21);
+    const linears = [0, 1].map((l) => randomLinear(rng, { name: `model.layers.${l}.mlp.down_proj`, out: 64, in: 256, bits: 3, groupSize: 128, symmetric: false, actOrder: true, minZero: 1 }));
+    await writeQuantizedHfModel(nodeFileSystem, dir, {
+      layout: "gptq",
+      config: tinyConfig(),
+      tensors: [plainTensor("model.embed_tokens.weight", "F16", [16, 64])],
+      linears: linears.map((q) => source(q)),
+      files: { "generation_config.json": "{}" },
+      maxShardSize: 4096,
+    });
+    // Shards of at most 4096 bytes: the embedding (2048), each 6144-byte qweight alone, each linear's qzeros,
+    // scales and g_idx (48 + 256 + 1024) together.
+    assert.deepEqual((await readdir(dir)).sort(), [
+      "config.json",
+      "generation_config.json",
+      ...[1, 2, 3, 4, 5].map((i) => `model-0000${i}-of-00005.safetensors`),
+      "model.safetensors.index.json",
+      "quantize_config.json",
+    ]);
+    const model = await openModel(nodeFileSystem, dir);
+    try {
+      for (const q of linears) assertSameLinear(await readQuantizedLinear(model, q.name), q);
+    } finally {
+      await model.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

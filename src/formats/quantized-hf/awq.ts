@@ -16,6 +16,9 @@
  * convention). AWQ has no symmetric mode (WQLinear_GEMM requires zeros); a symmetric linear is stored with its
  * implied zero point 2^(bits-1) and reads back as asymmetric, with identical weights. AWQ has no g_idx.
  *
+ * Group size -1 (per-channel) is what WQLinear_GEMM turns into in_features and vLLM's awq_marlin accepts; vLLM's
+ * plain awq kernel (pre-Ampere GPUs) needs a positive group size.
+ *
  * config.json's quantization_config is AutoAWQ's AwqConfig.to_transformers_dict() (awq/models/_config.py):
  * quant_method "awq", zero_point true, group_size, bits 4, version "gemm", modules_to_not_convert.
  */

@@ -189,6 +189,8 @@ async function read(model: ModelSource, module: string, config: GptqConfig): Pro
   const qzeros = await r.words(qzerosRef);
   const zeros = new Int32Array(out * groups);
   for (let g = 0; g < groups; g++) unpackBitstream(qzeros, g * zeroWords, 1, out, bits, zeros, g, groups);
+  // As loaders do: under "gptq" a stored all-ones field (what AutoGPTQ's pack leaves for zero point 0) becomes
+  // 2^bits, outside the code range; it is returned as loaders compute it.
   const offset = zeroOffset(config.checkpointFormat);
   for (let c = 0; c < zeros.length; c++) zeros[c]! += offset;
   if (config.sym) {
