@@ -232,11 +232,13 @@ function chatTemplate(r: ConfigReader, node: YamlNode, path: string): string {
 /** Parses a mergekit YAML configuration; `file` names it in errors. */
 export function parseMergeConfig(text: string, file: string): MergeConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = e.linePos?.[0];
-    throw new BitsmithError(`YAML syntax error: ${e.message.split("\n")[0]}`, { file, field: pos ? `line ${pos.line}, column ${pos.col}` : undefined });
+    // The message ends with " at line L, column C:" and a source excerpt; the position goes in the field.
+    const message = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new BitsmithError(`YAML syntax error: ${message}`, { file, field: pos ? `line ${pos.line}, column ${pos.col}` : undefined });
   }
   const r: ConfigReader = new ConfigReader(file, lines);
   const top = r.map(doc.contents, "", TOP_KEYS);
