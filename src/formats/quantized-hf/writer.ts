@@ -8,7 +8,7 @@
  * values (load()) only when it reaches that linear, in order, and drops them once its tensors are written.
  * At most one linear's values are in memory.
  */
-import { BitsmithError, silentProgress, tensorByteSize, utf8Encoder } from "../../core/index.js";
+import { BitsmithError, silentProgress, tensorByteSize, writeFiles } from "../../core/index.js";
 import type { FileSystemLike, JsonObject, Progress } from "../../core/index.js";
 import { INDEX_FILE_NAME, SINGLE_FILE_NAME, writeShardedSafetensors } from "../safetensors/index.js";
 import type { TensorToWrite } from "../safetensors/index.js";
@@ -177,11 +177,7 @@ export async function writeQuantizedHfModel(fs: FileSystemLike, dir: string, opt
     metadata: new Map([["format", "pt"]]),
   });
   // Text files last: a directory with config.json but no weights must never be left behind.
-  for (const [name, content] of Object.entries(textFiles)) {
-    const sink = await fs.create(fs.join(dir, name));
-    await sink.write(typeof content === "string" ? utf8Encoder.encode(content) : content);
-    await sink.commit();
-  }
+  await writeFiles(fs, dir, textFiles);
   progress.finish();
   return [...written, ...Object.keys(textFiles)];
 }
