@@ -8,6 +8,7 @@ import { registerConvert } from "./commands/convert.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
+import { registerQuantize } from "./commands/quantize.js";
 import { registerMerge } from "./commands/merge.js";
 import { registerDiff } from "./commands/diff.js";
 import { registerApply } from "./commands/apply.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerEval(program);
   registerGenerate(program);
+  registerQuantize(program);
   registerMerge(program);
   registerDiff(program);
   registerApply(program);

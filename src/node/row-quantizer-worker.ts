@@ -21,7 +21,7 @@ parentPort!.on("message", ({ id, job }: RowTask) => {
   try {
     const bytes = convertRows(job);
     // Transfer the result when it owns its whole buffer, copy it otherwise.
-    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
     parentPort!.postMessage({ id, bytes: own } satisfies RowTaskResult, [own.buffer as ArrayBuffer]);
   } catch (e) {
     const err = e as Error;

@@ -49,7 +49,8 @@ export class WorkerRowQuantizer implements RowQuantizer {
       // The block's bytes are copied only when a worker takes it, so queued blocks cost no memory.
       const make = (): RowTask => {
         const block = rowBlock(job, start, n);
-        return { id: this.nextId++, job: { ...block, bytes: block.bytes.slice() } };
+        // A copy the worker can own (a Node Buffer's slice() would not copy).
+        return { id: this.nextId++, job: { ...block, bytes: new Uint8Array(block.bytes) } };
       };
       blocks.push(
         this.run(make, () => failed).then(

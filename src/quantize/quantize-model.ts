@@ -147,7 +147,7 @@ export function planModelQuantization(source: ModelSource, options: QuantizeOpti
     const field = `tensor "${p.name}"`;
     const converted = p.from !== p.to;
     let usesImatrix = false;
-    if (p.fallback) warnings.push(`${p.name}: ${p.reason.slice(p.reason.lastIndexOf("fallback:"))}`);
+    if (p.wanted) warnings.push(`${p.name}: ${p.reason.slice(p.reason.lastIndexOf("fallback:"))}`);
     if (converted && input.ref.type.quantized && !options.allowRequantize) {
       problems.push(new BitsmithError(`is already quantized (${input.ref.type.name}); requantizing to ${p.to.name} loses quality: pass --allow-requantize to do it anyway`, { field }));
     }
@@ -181,6 +181,8 @@ export function planModelQuantization(source: ModelSource, options: QuantizeOpti
       usesImatrix,
     };
   });
+  const fallbacks = tensors.filter((t) => t.wanted).length;
+  if (fallbacks > 0) warnings.push(`${fallbacks} of ${tensors.length} tensors required fallback quantization`);
   if (imatrix && imatrixMatches === 0 && tensors.some((t) => t.from !== t.to)) {
     problems.push(new BitsmithError(`none of its ${imatrix.entries.size} entries names a tensor of this model: it was made for another model`, { file: imatrix.source }));
   }

@@ -62,8 +62,8 @@ export interface PlannedTensor {
   readonly reason: string;
   /** llama.cpp refuses to produce this tensor without importance data (tensor_requires_imatrix). */
   readonly requiresImatrix: boolean;
-  /** The wanted type did not fit the row length and llama.cpp's fallback type was used. */
-  readonly fallback: boolean;
+  /** Set when the type the rules wanted did not fit the row length and llama.cpp's fallback (`to`) was used. */
+  readonly wanted?: TensorTypeInfo;
 }
 
 const T = (name: string): TensorTypeInfo => tensorType(name)!;
@@ -385,9 +385,9 @@ export function planQuantization(tensors: readonly RecipeTensor[], model: Recipe
   return tensors.map((t, i) => {
     const category = categories[i]!;
     const rowLength = t.shape.at(-1) ?? 1;
-    const plan = (to: TensorTypeInfo, reason: string, fallback = false): PlannedTensor => {
+    const plan = (to: TensorTypeInfo, reason: string, wanted?: TensorTypeInfo): PlannedTensor => {
       if (to !== t.type && !getCodec(to.name)) throw new BitsmithError(`bitsmith has no ${to.name} encoder`, { field: `tensor "${t.name}"` });
-      return { name: t.name, shape: t.shape, from: t.type, to, reason, requiresImatrix: requiresImatrix(t.name, to, options.fileType), fallback };
+      return { name: t.name, shape: t.shape, from: t.type, to, reason, requiresImatrix: requiresImatrix(t.name, to, options.fileType), wanted };
     };
     const explicit = (to: TensorTypeInfo, flag: string) => {
       if (rowLength % to.blockSize !== 0) {
@@ -418,7 +418,7 @@ export function planQuantization(tensors: readonly RecipeTensor[], model: Recipe
         if (why !== undefined) reason = `${options.fileType.recipe}: ${why}`;
       }
       const fit = fitRowLength(t.name, rowLength, type);
-      if (fit.note) return plan(fit.type, `${reason}; ${fit.note}`, true);
+      if (fit.note) return plan(fit.type, `${reason}; ${fit.note}`, type);
     }
     return plan(type, reason);
   });

@@ -7,6 +7,7 @@
  */
 import { BitsmithError, utf8, utf8Encoder } from "../../core/index.js";
 import type { ByteSource } from "../../core/index.js";
+import { bytesOf } from "../../numeric/byte-views.js";
 import { imatrixToLegacyLayout, sortedEntries } from "./imatrix.js";
 import type { Imatrix, ImatrixEntry } from "./imatrix.js";
 
@@ -47,7 +48,8 @@ export async function readImatrixDat(source: ByteSource): Promise<Imatrix> {
     const nval = i32(`${field} value count`);
     if (nval < 1 || at + nval * 4 > bytes.length) throw fail(`${nval} values do not fit in the file`, field);
     // Copied as bytes, so every float keeps its exact bit pattern (the host is little-endian, as GGUF requires).
-    const sums = new Float32Array(bytes.slice(at, (at += nval * 4)).buffer);
+    const sums = new Float32Array(nval);
+    bytesOf(sums).set(bytes.subarray(at, (at += nval * 4)));
     entries.push([name, { sums, counts: Float64Array.of(ncall) }]);
   }
   // The trailer came later in llama.cpp's history; files without it are still read.
@@ -84,7 +86,7 @@ export function encodeImatrixDat(imatrix: Imatrix): Uint8Array {
     at += name.length;
     i32(e.counts[0]!);
     i32(e.sums.length);
-    out.set(new Uint8Array(e.sums.buffer, e.sums.byteOffset, e.sums.byteLength), at);
+    out.set(bytesOf(e.sums), at);
     at += e.sums.byteLength;
   }
   i32(legacy.chunkCount);

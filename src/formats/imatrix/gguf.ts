@@ -7,6 +7,7 @@
  */
 import { BitsmithError, tensorType } from "../../core/index.js";
 import type { TensorRef } from "../../core/index.js";
+import { bytesOf } from "../../numeric/byte-views.js";
 import { GgufValueType, GgufWriter, getNumber, getString, getStringArray, gguf } from "../gguf/index.js";
 import type { GgufFile } from "../gguf/index.js";
 import { imatrixToGgufLayout, sortedEntries } from "./imatrix.js";
@@ -14,11 +15,14 @@ import type { Imatrix, ImatrixEntry } from "./imatrix.js";
 
 const SUM2 = ".in_sum2";
 const COUNTS = ".counts";
+const F32 = tensorType("F32")!;
 
 async function readF32(t: TensorRef, file: string): Promise<Float32Array> {
   if (t.type.name !== "F32") throw new BitsmithError(`is ${t.type.name}, expected F32`, { file, field: `tensor "${t.name}"` });
   // A copy, so the values are aligned whatever the tensor's offset.
-  return new Float32Array((await t.read()).slice().buffer);
+  const values = new Float32Array(t.byteLength / 4);
+  bytesOf(values).set(await t.read());
+  return values;
 }
 
 export async function readImatrixGguf(gguf: GgufFile): Promise<Imatrix> {
@@ -82,10 +86,4 @@ export function imatrixGgufWriter(imatrix: Imatrix, chunkSize?: number): GgufWri
     w.addTensor({ name: name + COUNTS, type: F32, shape: countsShape, data: async () => bytesOf(counts) });
   }
   return w;
-}
-
-const F32 = tensorType("F32")!;
-
-function bytesOf(a: Float32Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
