@@ -5,14 +5,14 @@
  */
 import { Worker } from "node:worker_threads";
 import { BitsmithError } from "../core/index.js";
-import { rowBlock, rowBytes, rowsPerBlock } from "../quantize/row-quantizer.js";
+import { rowBytes, rowsPerBlock } from "../quantize/row-quantizer.js";
 import type { RowJob, RowQuantizer } from "../quantize/row-quantizer.js";
 import type { RowTask, RowTaskResult } from "./row-quantizer-worker.js";
 
 const WORKER_URL = new URL("./row-quantizer-worker.js", import.meta.url);
 
 interface Pending {
-  resolve(bytes: Uint8Array): void;
+  resolve(): void;
   reject(error: Error): void;
 }
 
@@ -27,7 +27,7 @@ function revive(e: Extract<RowTaskResult, { error: unknown }>["error"]): Error {
 export class WorkerRowQuantizer implements RowQuantizer {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: { make: () => RowTask; cancelled: () => boolean; pending: Pending }[] = [];
+  private readonly queue: { task: Omit<RowTask, "id">; cancelled: () => boolean; pending: Pending }[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private closed = false;
@@ -38,26 +38,21 @@ export class WorkerRowQuantizer implements RowQuantizer {
 
   async convert(job: RowJob, onRows?: (rows: number) => void): Promise<Uint8Array> {
     if (this.closed) throw new Error("WorkerRowQuantizer is closed");
-    const outRow = rowBytes(job.to, job.rowLength);
-    const out = new Uint8Array(job.rows * outRow);
+    // Input and output live in shared memory: workers read their rows and write their results in place, so this
+    // thread copies the input once and nothing else.
+    const input = new SharedArrayBuffer(job.bytes.length);
+    new Uint8Array(input).set(job.bytes);
+    const output = new SharedArrayBuffer(job.rows * rowBytes(job.to, job.rowLength));
+    const { bytes: _, ...meta } = job;
     // Enough blocks to keep every worker busy to the end, each still large enough to amortise the messages.
     const step = Math.min(rowsPerBlock(job.rowLength, 1 << 22), Math.max(1, Math.ceil(job.rows / (this.threads * 8))));
     let failed = false;
     const blocks: Promise<void>[] = [];
     for (let start = 0; start < job.rows; start += step) {
-      const n = Math.min(step, job.rows - start);
-      // The block's bytes are copied only when a worker takes it, so queued blocks cost no memory.
-      const make = (): RowTask => {
-        const block = rowBlock(job, start, n);
-        // A copy the worker can own (a Node Buffer's slice() would not copy).
-        return { id: this.nextId++, job: { ...block, bytes: new Uint8Array(block.bytes) } };
-      };
+      const rows = Math.min(step, job.rows - start);
       blocks.push(
-        this.run(make, () => failed).then(
-          (bytes) => {
-            out.set(bytes, start * outRow);
-            onRows?.(n);
-          },
+        this.run({ job: meta, start, rows, input, output }, () => failed).then(
+          () => onRows?.(rows),
           (e) => {
             failed = true;
             throw e;
@@ -72,13 +67,13 @@ export class WorkerRowQuantizer implements RowQuantizer {
       await Promise.allSettled(blocks);
       throw e;
     }
-    return out;
+    return new Uint8Array(output);
   }
 
   /** Queues one block; `cancelled` is asked when a worker frees up, so a failed tensor's queued blocks never run. */
-  private run(make: () => RowTask, cancelled: () => boolean): Promise<Uint8Array> {
+  private run(task: Omit<RowTask, "id">, cancelled: () => boolean): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ make, cancelled, pending: { resolve, reject } });
+      this.queue.push({ task, cancelled, pending: { resolve, reject } });
       this.dispatch();
     });
   }
@@ -94,9 +89,9 @@ export class WorkerRowQuantizer implements RowQuantizer {
       const worker = this.idle.pop() ?? this.spawn();
       if (!worker) return;
       this.queue.shift();
-      const task = next.make();
-      this.pending.set(task.id, next.pending);
-      worker.postMessage(task, [task.job.bytes.buffer as ArrayBuffer]);
+      const id = this.nextId++;
+      this.pending.set(id, next.pending);
+      worker.postMessage({ id, ...next.task } satisfies RowTask);
     }
   }
 
@@ -108,7 +103,7 @@ export class WorkerRowQuantizer implements RowQuantizer {
       this.pending.delete(r.id);
       this.idle.push(worker);
       if ("error" in r) p.reject(revive(r.error));
-      else p.resolve(r.bytes);
+      else p.resolve();
       this.dispatch();
     });
     worker.on("error", (e) => {
