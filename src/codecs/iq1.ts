@@ -98,6 +98,11 @@ const sums = new Float32Array(2);
 
 const sumx = new Float32Array(33);
 const sumw = new Float32Array(33);
+/** Per split index: the level-0 (head) and level-2 (tail) terms of sum w*v*x (X) and sum w*v*v (Q), +delta then -delta. */
+const headX = new Float64Array(66);
+const headQ = new Float64Array(66);
+const tailX = new Float64Array(66);
+const tailQ = new Float64Array(66);
 
 function quantizeRowIq1S(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
   if (!qw) throw new Error("IQ1_S needs an importance matrix");
@@ -124,24 +129,35 @@ function quantizeRowIq1S(x: Float32Array, xo: number, n: number, dst: Uint8Array
       let besti1 = -1;
       let besti2 = -1;
       let bestShift = 0;
+      // The level-0 terms depend on i1 only and the level-2 terms on i2 only: computed once per index.
+      for (let i = 0; i <= 32; i++) {
+        const s0 = fr(sumx[i]! - sumx[0]!);
+        const w0 = fr(sumw[i]! - sumw[0]!);
+        const s2 = fr(sumx[32]! - sumx[i]!);
+        const w2 = fr(sumw[32]! - sumw[i]!);
+        headX[i] = fr(s0 * X_P[0]!);
+        headX[33 + i] = fr(s0 * X_M[0]!);
+        headQ[i] = fr(fr(w0 * X_P[0]!) * X_P[0]!);
+        headQ[33 + i] = fr(fr(w0 * X_M[0]!) * X_M[0]!);
+        tailX[i] = fr(s2 * X_P[2]!);
+        tailX[33 + i] = fr(s2 * X_M[2]!);
+        tailQ[i] = fr(fr(w2 * X_P[2]!) * X_P[2]!);
+        tailQ[33 + i] = fr(fr(w2 * X_M[2]!) * X_M[2]!);
+      }
       for (let i1 = 0; i1 <= 32; i1++) {
         for (let i2 = i1; i2 <= 32; i2++) {
-          const s0 = fr(sumx[i1]! - sumx[0]!);
           const s1 = fr(sumx[i2]! - sumx[i1]!);
-          const s2 = fr(sumx[32]! - sumx[i2]!);
-          const w0 = fr(sumw[i1]! - sumw[0]!);
           const w1 = fr(sumw[i2]! - sumw[i1]!);
-          const w2 = fr(sumw[32]! - sumw[i2]!);
-          for (let shift = 1; shift >= -1; shift -= 2) {
-            const xx = shift === 1 ? X_P : X_M;
-            const sumqx = fr(fr(fr(s0 * xx[0]!) + fr(s1 * xx[1]!)) + fr(s2 * xx[2]!));
-            const sumq2 = fr(fr(fr(fr(w0 * xx[0]!) * xx[0]!) + fr(fr(w1 * xx[1]!) * xx[1]!)) + fr(fr(w2 * xx[2]!) * xx[2]!));
+          for (let m = 0; m <= 33; m += 33) {
+            const x1 = m === 0 ? X_P[1]! : X_M[1]!;
+            const sumqx = fr(fr(headX[m + i1]! + fr(s1 * x1)) + tailX[m + i2]!);
+            const sumq2 = fr(fr(headQ[m + i1]! + fr(fr(w1 * x1) * x1)) + tailQ[m + i2]!);
             if (sumq2 > 0 && fr(sumqx * sumqx) > fr(bestScore * sumq2)) {
               scale = fr(sumqx / sumq2);
               bestScore = fr(scale * sumqx);
               besti1 = i1;
               besti2 = i2;
-              bestShift = shift;
+              bestShift = m === 0 ? 1 : -1;
             }
           }
         }
