@@ -6,7 +6,8 @@
  * on the calibration batch, with weights it has changed (quantized, AWQ-scaled), so the block is its own unit.
  */
 import type { LlamaHParams, ModelSource } from "../core/index.js";
-import { matmulWeightRows, weightBlockRows } from "../kernels/matmul.js";
+import { defaultKernels } from "../kernels/index.js";
+import type { Kernels } from "../kernels/index.js";
 import { addBiasRows, addInPlace, rmsNormRows, swigluInPlace } from "../kernels/vector-ops.js";
 import { causalAttention } from "./attention.js";
 import { roundF16 } from "./ggml-activations.js";
@@ -73,7 +74,10 @@ export interface BlockBatch {
   readonly angles: RopeAngles;
 }
 
-/** Intermediate buffers of a block forward for `rows` tokens, reused across blocks. */
+/**
+ * Intermediate buffers of a block forward for `rows` tokens, reused across blocks, in the memory of the kernels
+ * that multiply them (default: the process's single-threaded kernels).
+ */
 export class BlockScratch {
   readonly xn: Float32Array;
   readonly q: Float32Array;
@@ -84,23 +88,30 @@ export class BlockScratch {
   readonly gate: Float32Array;
   readonly up: Float32Array;
   readonly rounded: Float32Array;
-  /** Decoded weight rows for the matmul kernel. */
-  readonly weights: Float32Array;
 
-  constructor(hp: LlamaHParams, readonly rows: number) {
+  constructor(
+    hp: LlamaHParams,
+    readonly rows: number,
+    readonly kernels: Kernels = defaultKernels(),
+  ) {
     const { hiddenSize: hidden, intermediateSize: ffn } = hp;
     const qDim = hp.numHeads * hp.headDim;
     const kvDim = hp.numKvHeads * hp.headDim;
-    this.xn = new Float32Array(rows * hidden);
-    this.q = new Float32Array(rows * qDim);
-    this.k = new Float32Array(rows * kvDim);
-    this.v = new Float32Array(rows * kvDim);
-    this.attn = new Float32Array(rows * qDim);
-    this.proj = new Float32Array(rows * hidden);
-    this.gate = new Float32Array(rows * ffn);
-    this.up = new Float32Array(rows * ffn);
-    this.rounded = new Float32Array(rows * Math.max(hidden, qDim, ffn));
-    this.weights = new Float32Array(Math.max(...[hidden, qDim, ffn].map((d) => weightBlockRows(d) * d)));
+    const buffer = (n: number) => kernels.allocate(n);
+    this.xn = buffer(rows * hidden);
+    this.q = buffer(rows * qDim);
+    this.k = buffer(rows * kvDim);
+    this.v = buffer(rows * kvDim);
+    this.attn = buffer(rows * qDim);
+    this.proj = buffer(rows * hidden);
+    this.gate = buffer(rows * ffn);
+    this.up = buffer(rows * ffn);
+    this.rounded = buffer(rows * Math.max(hidden, qDim, ffn));
+  }
+
+  /** Gives the buffers back to the kernels (the scratch cannot be used afterwards). */
+  release(): void {
+    for (const b of [this.xn, this.q, this.k, this.v, this.attn, this.proj, this.gate, this.up, this.rounded]) this.kernels.release(b);
   }
 }
 
@@ -109,7 +120,7 @@ export async function applyLinear(w: LinearWeight, x: Float32Array, y: Float32Ar
   await hooks.onLinearInput?.(w.name, x, n, w.cols);
   const input = w.activationRounding ? scratch.rounded : x;
   w.activationRounding?.(x, scratch.rounded, n * w.cols);
-  matmulWeightRows(input, n, w.cols, w.rows, w.readRows, y, scratch.weights);
+  scratch.kernels.matmul(input, n, w.matrix, y, w.accumulation);
 }
 
 /**
@@ -126,7 +137,22 @@ export async function forwardLlamaBlock(
   s: BlockScratch,
   hooks: ForwardHooks = {},
 ): Promise<void> {
-  const { hiddenSize: hidden, numHeads, numKvHeads, headDim, intermediateSize: ffn } = hp;
+  await forwardAttention(hp, rope, layer, w, h, batch, s, hooks);
+  await forwardMlp(hp, w, h, batch.rows, s, hooks);
+}
+
+/** The block's first half: h += o(attention(RMSNorm(h))). */
+export async function forwardAttention(
+  hp: LlamaHParams,
+  rope: RopeConfig,
+  layer: number,
+  w: LlamaBlockWeights,
+  h: Float32Array,
+  batch: BlockBatch,
+  s: BlockScratch,
+  hooks: ForwardHooks = {},
+): Promise<void> {
+  const { hiddenSize: hidden, numHeads, numKvHeads, headDim } = hp;
   const qDim = numHeads * headDim;
   const kvDim = numKvHeads * headDim;
   const rows = batch.rows;
@@ -149,7 +175,12 @@ export async function forwardLlamaBlock(
   }
   await linear(w.o, s.attn, s.proj);
   addInPlace(h, s.proj, rows * hidden);
+}
 
+/** The block's second half: h += down(SwiGLU(gate(RMSNorm(h)), up(RMSNorm(h)))), for `rows` tokens. */
+export async function forwardMlp(hp: LlamaHParams, w: LlamaBlockWeights, h: Float32Array, rows: number, s: BlockScratch, hooks: ForwardHooks = {}): Promise<void> {
+  const { hiddenSize: hidden, intermediateSize: ffn } = hp;
+  const linear = (lw: LinearWeight, x: Float32Array, y: Float32Array) => applyLinear(lw, x, y, rows, s, hooks);
   rmsNormRows(h, rows, hidden, w.ffnNorm, hp.rmsNormEps, s.xn);
   await linear(w.gate, s.xn, s.gate);
   await linear(w.up, s.xn, s.up);

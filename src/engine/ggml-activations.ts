@@ -13,6 +13,7 @@
  * llama.cpp stores in fp16 is not reproduced (it affects Q4_1/Q5_1 at the fp16 rounding of that sum).
  */
 import type { TensorTypeInfo } from "../core/index.js";
+import type { Accumulation } from "../kernels/kernels.js";
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from "../numeric/half.js";
 import { nearestInt } from "../numeric/float32-ops.js";
 
@@ -83,4 +84,13 @@ export function ggmlActivationRounding(type: TensorTypeInfo): ActivationRounding
   if (Q8_0_DOT.has(type.name) || Q8_1_DOT.has(type.name)) return roundQ8_0;
   if (Q8_K_DOT.has(type.name)) return roundQ8_K;
   return undefined;
+}
+
+/**
+ * How the matmul should sum products for weights of `type` to stay as close to llama.cpp as its own arithmetic:
+ * float64 where llama.cpp's dot products are exact integer sums within blocks (8-bit activations), float32
+ * where they are float32 sums themselves (F32, F16, BF16).
+ */
+export function ggmlAccumulation(type: TensorTypeInfo): Accumulation {
+  return Q8_0_DOT.has(type.name) || Q8_1_DOT.has(type.name) || Q8_K_DOT.has(type.name) ? "float64" : "float32";
 }

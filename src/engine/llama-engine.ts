@@ -14,6 +14,8 @@
 import { BitsmithError } from "../core/index.js";
 import type { LlamaHParams, ModelSource } from "../core/index.js";
 import { ggufView } from "../model/gguf-view.js";
+import { defaultKernels } from "../kernels/index.js";
+import type { Kernels } from "../kernels/index.js";
 import { rmsNormRows } from "../kernels/vector-ops.js";
 import { BlockScratch, applyLinear, forwardLlamaBlock, loadLlamaBlockWeights } from "./block.js";
 import type { BlockBatch, LlamaBlockWeights } from "./block.js";
@@ -43,6 +45,11 @@ export interface EngineOptions {
    * flash attention off (K, V, queries and attention probabilities rounded to fp16 for the two products).
    */
   kvCacheType?: KvCacheType;
+  /**
+   * The matrix kernels (default: the process's single-threaded WebAssembly kernels; bitsmith/node's
+   * createNodeKernels gives multi-threaded ones). Weights are loaded into their memory.
+   */
+  kernels?: Kernels;
 }
 
 /** Which positions of each sequence get logits. */
@@ -84,6 +91,7 @@ export class LlamaEngine {
     private readonly layers: LlamaBlockWeights[],
     private readonly outputNorm: Float32Array,
     private readonly output: LinearWeight,
+    readonly kernels: Kernels,
   ) {}
 
   /** Loads the weights of a Llama-family model (reading each tensor's bytes once). */
@@ -98,7 +106,8 @@ export class LlamaEngine {
     const matrixWeights = numLayers * (2 * hidden * qDim + 2 * hidden * kvDim + 3 * hidden * ffn) + (outputName === "output.weight" ? 2 : 1) * vocabSize * hidden;
     const dequantize = shouldCacheDequantized(options.cacheDequantized ?? "auto", matrixWeights);
     const ggmlActivations = (options.activations ?? "ggml") === "ggml";
-    const linear = (name: string, rows: number, cols: number) => loadLinearWeight(source, name, rows, cols, { dequantize, ggmlActivations });
+    const kernels = options.kernels ?? defaultKernels();
+    const linear = (name: string, rows: number, cols: number) => loadLinearWeight(source, name, rows, cols, { dequantize, ggmlActivations, kernels });
     const hasTensor = (name: string) => source.tensors.some((t) => t.name === name);
 
     const embedding = await linear("token_embd.weight", vocabSize, hidden);
@@ -107,7 +116,7 @@ export class LlamaEngine {
     for (let l = 0; l < numLayers; l++) layers.push(await loadLlamaBlockWeights(source, hp, l, linear));
     const outputNorm = await loadVector(source, "output_norm.weight", hidden);
     const rope = await ropeConfig(source, hp, style, hasTensor("rope_freqs.weight"));
-    return new LlamaEngine(source, hp, rope, options.kvCacheType ?? "f32", embedding, layers, outputNorm, output);
+    return new LlamaEngine(source, hp, rope, options.kvCacheType ?? "f32", embedding, layers, outputNorm, output, kernels);
   }
 
   get vocabSize(): number {
@@ -148,7 +157,7 @@ export class LlamaEngine {
     caches.forEach((c, i) => c.reserve(past[i]! + sequences[i]!.length));
 
     const positions = new Float64Array(rows);
-    const h = new Float32Array(rows * hidden);
+    const h = this.kernels.allocate(rows * hidden);
     sequences.forEach((seq, s) => {
       for (let i = 0; i < seq.length; i++) {
         const id = seq[i]!;
@@ -161,8 +170,20 @@ export class LlamaEngine {
     });
     const angles = ropeAngles(this.rope, positions);
 
-    const scratch = new BlockScratch(hp, rows);
-    const batch: BlockBatch = { rows, starts, lengths: sequences.map((s) => s.length), past, caches, angles };
+    const scratch = new BlockScratch(hp, rows, this.kernels);
+    try {
+      return await this.runBlocks(sequences, h, { rows, starts, lengths: sequences.map((s) => s.length), past, caches, angles }, scratch, options);
+    } finally {
+      scratch.release();
+      this.kernels.release(h);
+    }
+  }
+
+  /** The blocks, the final norm and the output head (for the selected positions) over the embedded batch h. */
+  private async runBlocks(sequences: readonly ArrayLike<number>[], h: Float32Array, batch: BlockBatch, scratch: BlockScratch, options: ForwardOptions): Promise<ForwardResult> {
+    const hp = this.hparams;
+    const hidden = hp.hiddenSize;
+    const { rows, starts, past, caches } = batch;
     for (let l = 0; l < this.layers.length; l++) {
       await forwardLlamaBlock(hp, this.rope, l, this.layers[l]!, h, batch, scratch, options);
       await options.onBlockOutput?.(l, h, rows, hidden);

@@ -1,21 +1,25 @@
 /**
- * The engine's view of a model's tensors: linear weights as row readers for the matmul kernel (decoded a block
- * of rows at a time from their stored type), small vectors (norms, biases) as float32.
+ * The engine's view of a model's tensors: linear weights as matrices for the kernels (which decode them a block
+ * of rows at a time from their stored type) and as row readers, small vectors (norms, biases) as float32.
  *
  * Memory policy: the stored bytes of every weight matrix are read once and stay resident (memory ≈ the model
- * file's size, like llama.cpp's mmap). Optionally the matrices are kept dequantized as float32 instead
+ * file's size, like llama.cpp's mmap), in the kernels' memory when they have one (so worker threads read them
+ * in place). Optionally the matrices are kept dequantized as float32 instead
  * (4 bytes per weight): faster when the same model runs many short forwards, because dequantization is then
  * done once rather than in every matmul. "auto" (the default) does that only while the float32 copies total
  * at most AUTO_CACHE_BYTES, so small models get the speed and big ones are never expanded.
  */
-import { BitsmithError } from "../core/index.js";
+import { BitsmithError, tensorType } from "../core/index.js";
 import type { ModelSource, TensorRef } from "../core/index.js";
 import { toFloat32 } from "../codecs/convert.js";
+import type { Accumulation, Kernels, WeightMatrix } from "../kernels/kernels.js";
 import type { WeightRowReader } from "../kernels/matmul.js";
-import { ggmlActivationRounding } from "./ggml-activations.js";
+import { ggmlAccumulation, ggmlActivationRounding } from "./ggml-activations.js";
 import type { ActivationRounding } from "./ggml-activations.js";
 
 export const AUTO_CACHE_BYTES = 512 * 1024 * 1024;
+
+const F32 = tensorType("F32")!;
 
 export type DequantizedCachePolicy = boolean | "auto";
 
@@ -25,10 +29,14 @@ export interface LinearWeight {
   readonly rows: number;
   readonly cols: number;
   readonly readRows: WeightRowReader;
+  /** The stored matrix, for Kernels.matmul. */
+  readonly matrix: WeightMatrix;
   /** Decodes one row into `out` (the embedding lookup). */
   readRow(row: number, out: Float32Array, outOffset: number): void;
   /** How llama.cpp rounds the activations this matrix multiplies (see ggml-activations.ts), if at all. */
   readonly activationRounding?: ActivationRounding;
+  /** How the matmul sums products (default float32; see ggmlAccumulation). */
+  readonly accumulation?: Accumulation;
 }
 
 function tensorError(source: ModelSource, name: string, message: string): BitsmithError {
@@ -58,6 +66,7 @@ export async function loadVector(source: ModelSource, name: string, length: numb
 
 class StoredLinearWeight implements LinearWeight {
   readonly readRows: WeightRowReader;
+  readonly matrix: WeightMatrix;
   private readonly rowBytes: number;
 
   constructor(
@@ -67,8 +76,10 @@ class StoredLinearWeight implements LinearWeight {
     private readonly tensor: TensorRef,
     private readonly bytes: Uint8Array,
     readonly activationRounding: ActivationRounding | undefined,
+    readonly accumulation: Accumulation,
   ) {
     this.rowBytes = (cols / tensor.type.blockSize) * tensor.type.typeSize;
+    this.matrix = { rows, cols, type: tensor.type, data: bytes };
     this.readRows = (first, count, scratch) => {
       const b = this.bytes.subarray(first * this.rowBytes, (first + count) * this.rowBytes);
       toFloat32(b, this.tensor.type, count * this.cols, scratch);
@@ -85,6 +96,7 @@ class StoredLinearWeight implements LinearWeight {
 /** A matrix held as float32 (an F32 tensor read directly, or a dequantized copy). */
 export class Float32LinearWeight implements LinearWeight {
   readonly readRows: WeightRowReader;
+  readonly matrix: WeightMatrix;
 
   constructor(
     readonly name: string,
@@ -92,8 +104,10 @@ export class Float32LinearWeight implements LinearWeight {
     readonly cols: number,
     private readonly values: Float32Array,
     readonly activationRounding?: ActivationRounding,
+    readonly accumulation: Accumulation = "float32",
   ) {
     this.readRows = (first) => ({ data: this.values, offset: first * this.cols });
+    this.matrix = { rows, cols, type: F32, data: new Uint8Array(values.buffer, values.byteOffset, rows * cols * 4) };
   }
 
   readRow(row: number, out: Float32Array, outOffset: number): void {
@@ -106,6 +120,8 @@ export interface LinearLoadOptions {
   dequantize: boolean;
   /** Round activations as llama.cpp's CPU dot products do for this weight type. */
   ggmlActivations: boolean;
+  /** Keep the matrix where these kernels use it in place (their memory), when it has room. */
+  kernels?: Kernels;
 }
 
 /**
@@ -117,13 +133,19 @@ export async function loadLinearWeight(source: ModelSource, name: string, rows: 
   checkShape(source, t, [rows, cols]);
   if (cols % t.type.blockSize !== 0) throw tensorError(source, name, `row length ${cols} is not a multiple of the ${t.type.name} block size ${t.type.blockSize}`);
   if (!t.type.float && !t.type.quantized) throw tensorError(source, name, `type ${t.type.name} is not a floating-point or quantized type`);
-  const bytes = await t.read();
+  const read = await t.read();
   const rounding = options.ggmlActivations ? ggmlActivationRounding(t.type) : undefined;
-  if (t.type.name === "F32" && bytes.byteOffset % 4 === 0) {
-    return new Float32LinearWeight(name, rows, cols, new Float32Array(bytes.buffer, bytes.byteOffset, rows * cols), rounding);
+  const accumulation = options.ggmlActivations ? ggmlAccumulation(t.type) : "float32";
+  const kernels = options.kernels;
+  if (options.dequantize && t.type.name !== "F32") {
+    const values = toFloat32(read, t.type, rows * cols, kernels?.allocate(rows * cols));
+    return new Float32LinearWeight(name, rows, cols, values, rounding, accumulation);
   }
-  if (options.dequantize) return new Float32LinearWeight(name, rows, cols, toFloat32(bytes, t.type, rows * cols), rounding);
-  const w = new StoredLinearWeight(name, rows, cols, t, bytes, rounding);
+  const bytes = kernels ? kernels.place(read) : read;
+  if (t.type.name === "F32" && bytes.byteOffset % 4 === 0) {
+    return new Float32LinearWeight(name, rows, cols, new Float32Array(bytes.buffer, bytes.byteOffset, rows * cols), rounding, accumulation);
+  }
+  const w = new StoredLinearWeight(name, rows, cols, t, bytes, rounding, accumulation);
   // Decode one row now so a type without a codec fails at load time, naming the tensor.
   try {
     w.readRow(0, new Float32Array(cols), 0);

@@ -1,10 +1,8 @@
 /**
- * The engine's one expensive operation: y = x · Wᵀ, where x is [rows × inDim] activations and W is
- * [outDim × inDim] weights stored as rows (PyTorch's Linear layout, GGUF's ne[0] = inDim).
- *
- * Everything here is plain JavaScript over Float32Array with float64 accumulation (JS numbers). The functions
- * are the seam for a later WebAssembly SIMD / worker implementation: callers only see `gemmNT` and
- * `matmulWeightRows`.
+ * The reference matrix product in plain JavaScript: C = A · Bᵀ over Float32Array with float64 accumulation
+ * (JS numbers). ReferenceKernels is built on it, and every fast kernel is tested against it. The engine's use
+ * is y = x · Wᵀ, x [rows × inDim] activations, W [outDim × inDim] weights stored as rows (PyTorch's Linear
+ * layout, GGUF's ne[0] = inDim).
  */
 
 /**
@@ -106,36 +104,5 @@ function edgeColumns(
       for (let i = 0; i < k; i++) s += a[ar + i]! * b[bo + i]!;
       c[cOff + r * ldc + o] = s;
     }
-  }
-}
-
-/** Bytes of W decoded at a time: small enough to stay in L2 while every token row streams past it. */
-const BLOCK_BYTES = 128 * 1024;
-
-/** Rows of W per block for rows of `inDim` values: a multiple of 4 (the tile width), at least 4. */
-export function weightBlockRows(inDim: number): number {
-  return Math.max(4, Math.floor(BLOCK_BYTES / 4 / inDim / 4) * 4);
-}
-
-/**
- * y [rows × outDim] = x [rows × inDim] · Wᵀ, with W supplied a block of rows at a time by `readRows`, so a
- * quantized W is dequantized block by block and never expanded whole. `scratch`, when given, must hold
- * weightBlockRows(inDim) * inDim floats (callers reuse one buffer across calls).
- */
-export function matmulWeightRows(
-  x: Float32Array,
-  rows: number,
-  inDim: number,
-  outDim: number,
-  readRows: WeightRowReader,
-  y: Float32Array,
-  scratch?: Float32Array,
-): void {
-  const block = weightBlockRows(inDim);
-  const buf = scratch ?? new Float32Array(Math.min(block, outDim) * inDim);
-  for (let first = 0; first < outDim; first += block) {
-    const count = Math.min(block, outDim - first);
-    const { data, offset } = readRows(first, count, buf);
-    gemmNT(rows, count, inDim, x, 0, inDim, data, offset, inDim, y, first, outDim);
   }
 }

@@ -1,4 +1,11 @@
-/** Node-only parts of bitsmith: files on disk (atomic writes), the stderr progress bar, worker-thread quantization. */
+/**
+ * Node-only parts of bitsmith: files on disk (atomic writes), the stderr progress bar, the worker pool and what
+ * runs on it (row quantization, the matrix kernels).
+ */
 export { FileByteSource, AtomicFileSink, nodeFileSystem } from "./fs.js";
 export { StderrProgressBar } from "./progress-bar.js";
 export { WorkerRowQuantizer } from "./worker-row-quantizer.js";
+export { WorkerPool } from "./worker-pool.js";
+export { WorkerKernelExecutor } from "./worker-kernel-executor.js";
+export { createNodeKernels, enableRelaxedSimd } from "./kernels.js";
+export type { NodeKernelOptions } from "./kernels.js";

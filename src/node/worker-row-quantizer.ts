@@ -1,48 +1,35 @@
 /**
- * A RowQuantizer over worker threads: a tensor's rows are cut into blocks that idle workers take one at a
- * time, as llama-quantize's threads take chunks. Each worker runs the same codecs as the single-threaded
- * quantizer, so the output is byte-identical whatever the thread count.
+ * A RowQuantizer over worker threads: a tensor's rows are cut into blocks that idle workers of bitsmith's
+ * worker pool take one at a time, as llama-quantize's threads take chunks. Each worker runs the same codecs as
+ * the single-threaded quantizer, so the output is byte-identical whatever the thread count.
  */
-import { Worker } from "node:worker_threads";
-import { BitsmithError } from "../core/index.js";
 import { rowBytes, rowsPerBlock } from "../quantize/row-quantizer.js";
 import type { RowJob, RowQuantizer } from "../quantize/row-quantizer.js";
-import type { RowTask, RowTaskResult } from "./row-quantizer-worker.js";
-
-const WORKER_URL = new URL("./row-quantizer-worker.js", import.meta.url);
-
-interface Pending {
-  resolve(): void;
-  reject(error: Error): void;
-}
-
-/** A worker's error as an Error of this thread: BitsmithErrors stay BitsmithErrors (message without the prefix). */
-function revive(e: Extract<RowTaskResult, { error: unknown }>["error"]): Error {
-  if (!e.bitsmith) return Object.assign(new Error(e.message), { stack: e.stack });
-  const prefix = [e.file, e.field].filter((s) => s !== undefined && s !== "").join(": ");
-  const message = prefix && e.message.startsWith(prefix + ": ") ? e.message.slice(prefix.length + 2) : e.message;
-  return new BitsmithError(message, { file: e.file, field: e.field });
-}
+import { WorkerPool } from "./worker-pool.js";
 
 export class WorkerRowQuantizer implements RowQuantizer {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: { task: Omit<RowTask, "id">; cancelled: () => boolean; pending: Pending }[] = [];
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  readonly threads: number;
+  private readonly pool: WorkerPool;
+  private readonly ownsPool: boolean;
   private closed = false;
+  private input?: SharedArrayBuffer;
+  private output?: SharedArrayBuffer;
 
-  constructor(readonly threads: number) {
-    if (!Number.isSafeInteger(threads) || threads < 1) throw new BitsmithError(`thread count must be a positive integer, got ${threads}`, { field: "threads" });
+  /** A thread count (a pool of its own, closed with the quantizer) or a pool to share (left open). */
+  constructor(threadsOrPool: number | WorkerPool) {
+    this.ownsPool = typeof threadsOrPool === "number";
+    this.pool = typeof threadsOrPool === "number" ? new WorkerPool(threadsOrPool) : threadsOrPool;
+    this.threads = this.pool.threads;
   }
 
   async convert(job: RowJob, onRows?: (rows: number) => void): Promise<Uint8Array> {
     if (this.closed) throw new Error("WorkerRowQuantizer is closed");
-    // Input and output live in shared memory: workers read their rows and write their results in place, so this
-    // thread copies the input once and nothing else.
-    const input = new SharedArrayBuffer(job.bytes.length);
+    // Input and output live in shared memory: workers read their rows and write their results in place. The two
+    // buffers are kept from tensor to tensor (grown when needed): shared memory is freed late by the collector.
+    const outBytes = job.rows * rowBytes(job.to, job.rowLength);
+    const input = (this.input = grown(this.input, job.bytes.length));
+    const output = (this.output = grown(this.output, outBytes));
     new Uint8Array(input).set(job.bytes);
-    const output = new SharedArrayBuffer(job.rows * rowBytes(job.to, job.rowLength));
     const { bytes: _, ...meta } = job;
     // Enough blocks to keep every worker busy to the end, each still large enough to amortise the messages.
     const step = Math.min(rowsPerBlock(job.rowLength, 1 << 22), Math.max(1, Math.ceil(job.rows / (this.threads * 8))));
@@ -51,7 +38,7 @@ export class WorkerRowQuantizer implements RowQuantizer {
     for (let start = 0; start < job.rows; start += step) {
       const rows = Math.min(step, job.rows - start);
       blocks.push(
-        this.run({ job: meta, start, rows, input, output }, () => failed).then(
+        this.pool.run({ kind: "rows", job: meta, start, rows, input, output }, () => failed).then(
           () => onRows?.(rows),
           (e) => {
             failed = true;
@@ -67,59 +54,17 @@ export class WorkerRowQuantizer implements RowQuantizer {
       await Promise.allSettled(blocks);
       throw e;
     }
-    return new Uint8Array(output);
-  }
-
-  /** Queues one block; `cancelled` is asked when a worker frees up, so a failed tensor's queued blocks never run. */
-  private run(task: Omit<RowTask, "id">, cancelled: () => boolean): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ task, cancelled, pending: { resolve, reject } });
-      this.dispatch();
-    });
-  }
-
-  private dispatch(): void {
-    while (this.queue.length > 0) {
-      const next = this.queue[0]!;
-      if (next.cancelled()) {
-        this.queue.shift();
-        next.pending.reject(new Error("cancelled"));
-        continue;
-      }
-      const worker = this.idle.pop() ?? this.spawn();
-      if (!worker) return;
-      this.queue.shift();
-      const id = this.nextId++;
-      this.pending.set(id, next.pending);
-      worker.postMessage({ id, ...next.task } satisfies RowTask);
-    }
-  }
-
-  private spawn(): Worker | undefined {
-    if (this.workers.length >= this.threads) return undefined;
-    const worker = new Worker(WORKER_URL);
-    worker.on("message", (r: RowTaskResult) => {
-      const p = this.pending.get(r.id)!;
-      this.pending.delete(r.id);
-      this.idle.push(worker);
-      if ("error" in r) p.reject(revive(r.error));
-      else p.resolve();
-      this.dispatch();
-    });
-    worker.on("error", (e) => {
-      // A crashed worker fails everything in flight; the pool cannot continue.
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-      for (const q of this.queue.splice(0)) q.pending.reject(e);
-    });
-    this.workers.push(worker);
-    return worker;
+    return new Uint8Array(output, 0, outBytes).slice();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers.length = 0;
-    this.idle.length = 0;
+    this.input = this.output = undefined;
+    if (this.ownsPool) await this.pool.close();
   }
+}
+
+/** `buffer` when it holds `size` bytes, else a new shared buffer of that size. */
+function grown(buffer: SharedArrayBuffer | undefined, size: number): SharedArrayBuffer {
+  return buffer && buffer.byteLength >= size ? buffer : new SharedArrayBuffer(size);
 }

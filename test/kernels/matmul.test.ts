@@ -1,9 +1,10 @@
-/** The matmul kernel against a plain triple loop in float64, over tile edges, strides and decoded weight rows. */
+/** The reference kernels against a plain triple loop in float64, over tile edges, strides and decoded weight rows. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SeededRandom, tensorType } from "../../src/core/index.js";
 import { requireCodec } from "../../src/codecs/index.js";
-import { gemmNT, matmulWeightRows, weightBlockRows } from "../../src/kernels/matmul.js";
+import { ReferenceKernels } from "../../src/kernels/kernels.js";
+import { gemmNT } from "../../src/kernels/matmul.js";
 
 function naive(m: number, n: number, k: number, a: Float32Array, aOff: number, lda: number, b: Float32Array, bOff: number, ldb: number): Float64Array {
   const c = new Float64Array(m * n);
@@ -33,24 +34,17 @@ test("gemmNT equals the triple loop for shapes that do and do not fill 4x4 tiles
   }
 });
 
-test("matmulWeightRows decodes weights block by block (Q8_0 rows) and equals x times the dequantized matrix", () => {
+test("ReferenceKernels.matmul decodes weights block by block (Q8_0 rows) and equals x times the dequantized matrix", () => {
   const rnd = new SeededRandom(3);
   const rows = 7;
   const inDim = 96;
-  const outDim = weightBlockRows(inDim) * 2 + 5; // several blocks and a partial one
+  const outDim = 1000; // several decode blocks and a partial one
   const codec = requireCodec("Q8_0");
   const w = codec.quantize(rnd.fillNormal(new Float32Array(outDim * inDim), 0.1), outDim, inDim);
-  const rowBytes = (inDim / 32) * tensorType("Q8_0")!.typeSize;
   const deq = codec.dequantize(w, outDim * inDim);
   const x = rnd.fillNormal(new Float32Array(rows * inDim), 1);
   const y = new Float32Array(rows * outDim);
-  const blocks: number[] = [];
-  matmulWeightRows(x, rows, inDim, outDim, (first, count, scratch) => {
-    blocks.push(count);
-    codec.dequantize(w.subarray(first * rowBytes, (first + count) * rowBytes), count * inDim, scratch);
-    return { data: scratch, offset: 0 };
-  }, y);
-  assert.ok(blocks.length >= 3 && blocks.every((c) => c <= weightBlockRows(inDim)));
+  new ReferenceKernels().matmul(x, rows, { rows: outDim, cols: inDim, type: tensorType("Q8_0")!, data: w }, y);
   const want = naive(rows, outDim, inDim, x, 0, inDim, deq, 0, inDim);
   for (let i = 0; i < want.length; i++) assert.ok(Math.abs(y[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)));
 });

@@ -1,0 +1,114 @@
+/**
+ * The kernel layer the engine and the methods call for their matrix work. Two implementations:
+ *  - ReferenceKernels: plain JavaScript, float64 accumulation (matmul.ts's gemmNT); the scalar reference every
+ *    fast path is tested against, and the fallback where WebAssembly SIMD is missing;
+ *  - WasmKernels (wasm-kernels.ts): generated WebAssembly SIMD, optionally over worker threads.
+ * createKernels picks the best available one.
+ */
+import type { TensorTypeInfo } from "../core/index.js";
+import { toFloat32 } from "../codecs/convert.js";
+import { gemmNT } from "./matmul.js";
+
+/** A weight matrix [rows × cols] as stored: rows of `type` (F32 values, F16, or ggml blocks), row-major. */
+export interface WeightMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly type: TensorTypeInfo;
+  readonly data: Uint8Array;
+}
+
+export interface GemmOptions {
+  /** Add the product to C instead of overwriting it. */
+  accumulate?: boolean;
+  /** Accumulation precision (default "float32"; the reference kernels always use float64). */
+  accumulation?: Accumulation;
+}
+
+/**
+ * "float32": four float32 lanes, as llama.cpp's float dot products (F32, F16 weights). "float64": float64
+ * lanes over exact float32 products, where llama.cpp's dot products are exact integer sums (8-bit activations
+ * against quantized weights), which float32 sums would not reproduce closely enough.
+ */
+export type Accumulation = "float32" | "float64";
+
+export interface Kernels {
+  /** What runs, e.g. "wasm relaxed-simd, 2 threads". */
+  readonly description: string;
+  readonly threads: number;
+  /**
+   * C = A · Bᵀ for A [m × k] and B [n × k], into C [m × n] (overwriting, or adding with `accumulate`). Leading
+   * dimensions (row strides) and offsets address sub-matrices, as in matmul.ts's gemmNT.
+   */
+  gemmNT(
+    m: number, n: number, k: number,
+    a: Float32Array, aOff: number, lda: number,
+    b: Float32Array, bOff: number, ldb: number,
+    c: Float32Array, cOff: number, ldc: number,
+    options?: GemmOptions,
+  ): void;
+  /** y [rows × W.rows] = x [rows × W.cols] · Wᵀ, decoding W's rows from their type on the fly. */
+  matmul(x: Float32Array, rows: number, w: WeightMatrix, y: Float32Array, accumulation?: Accumulation): void;
+  /** A zeroed float32 buffer the kernels read and write without copying (give it back with release). */
+  allocate(count: number): Float32Array;
+  /** `bytes` copied where the kernels use them in place (e.g. a weight's rows), or `bytes` itself. */
+  place(bytes: Uint8Array): Uint8Array;
+  /** Gives back a buffer from allocate or place (others are ignored). */
+  release(view: ArrayBufferView): void;
+  /** Stops worker threads the kernels started (not a pool they were given). */
+  close(): Promise<void>;
+}
+
+/** Values decoded at a time by the reference matmul: small enough to stay in L2 while every row of x passes. */
+const REFERENCE_BLOCK_VALUES = 32 * 1024;
+
+/** Plain JavaScript kernels, one thread, float64 accumulation. */
+export class ReferenceKernels implements Kernels {
+  readonly description = "javascript reference";
+  readonly threads = 1;
+  private scratch = new Float32Array(0);
+
+  gemmNT(
+    m: number, n: number, k: number,
+    a: Float32Array, aOff: number, lda: number,
+    b: Float32Array, bOff: number, ldb: number,
+    c: Float32Array, cOff: number, ldc: number,
+    options: GemmOptions = {},
+  ): void {
+    if (!options.accumulate) {
+      gemmNT(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+      return;
+    }
+    const t = new Float32Array(m * n);
+    gemmNT(m, n, k, a, aOff, lda, b, bOff, ldb, t, 0, n);
+    for (let r = 0; r < m; r++) for (let j = 0; j < n; j++) c[cOff + r * ldc + j] = c[cOff + r * ldc + j]! + t[r * n + j]!;
+  }
+
+  matmul(x: Float32Array, rows: number, w: WeightMatrix, y: Float32Array): void {
+    const { cols, type } = w;
+    const rowBytes = (cols / type.blockSize) * type.typeSize;
+    if (type.name === "F32" && w.data.byteOffset % 4 === 0) {
+      const values = new Float32Array(w.data.buffer, w.data.byteOffset, w.rows * cols);
+      gemmNT(rows, w.rows, cols, x, 0, cols, values, 0, cols, y, 0, w.rows);
+      return;
+    }
+    const block = Math.max(4, Math.floor(REFERENCE_BLOCK_VALUES / cols / 4) * 4);
+    if (this.scratch.length < block * cols) this.scratch = new Float32Array(block * cols);
+    for (let first = 0; first < w.rows; first += block) {
+      const count = Math.min(block, w.rows - first);
+      toFloat32(w.data.subarray(first * rowBytes, (first + count) * rowBytes), type, count * cols, this.scratch);
+      gemmNT(rows, count, cols, x, 0, cols, this.scratch, 0, cols, y, first, w.rows);
+    }
+  }
+
+  allocate(count: number): Float32Array {
+    return new Float32Array(count);
+  }
+
+  place(bytes: Uint8Array): Uint8Array {
+    return bytes;
+  }
+
+  release(): void {}
+
+  async close(): Promise<void> {}
+}

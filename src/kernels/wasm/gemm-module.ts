@@ -1,0 +1,425 @@
+/**
+ * The WebAssembly GEMM kernel, generated with wasm-emitter.ts: C = A · Bᵀ (+ C), A [m × k] and B [n × k] with
+ * rows contiguous in k (the engine's x · Wᵀ; GEMV is m = 1; XᵀX is this form on Xᵀ).
+ *
+ * Arithmetic of one output element, the same whatever the shapes, tile position, path or thread split (so
+ * every thread count gives bit-identical results): k is cut into blocks of GEMM_KC values starting at 0; a
+ * block is padded with zeros to a multiple of 4; four float32 lanes accumulate a[p]·b[p] for p ≡ lane (mod 4)
+ * by multiply-add (fused where the runtime has relaxed SIMD and the hardware FMA); the lanes are summed as
+ * (l0 + l2) + (l1 + l3); the block's sum is added to C (C starts at 0 unless accumulating).
+ *
+ * Register tile: 2 rows of A × 4 rows of B, 8 four-lane accumulators (x64 V8 code has 15 free vector
+ * registers), four products per vector load. Two ways to feed it, same arithmetic:
+ *  - packed (m ≥ PACK_MIN_ROWS): per k block and block of GEMM_MC rows, A's row pairs are interleaved four
+ *    values at a time, and each 4-row tile of B likewise, so the inner loop walks two pointers with constant
+ *    offsets (few instructions per multiply-add; the packed A block stays in L2, the B tile in L1);
+ *  - direct (fewer rows, e.g. GEMV while generating): rows are read in place, since packing B would cost as
+ *    much as the few products made from it.
+ */
+import { FunctionBuilder, encodeModule, f32, f32x4, f64, f64x2, i32 } from "./wasm-emitter.js";
+import type { Expr, Local, MemoryImport } from "./wasm-emitter.js";
+
+/** k values per block (a multiple of 4). */
+export const GEMM_KC = 512;
+/** Rows of A per packed block (even). */
+export const GEMM_MC = 128;
+/** From this many rows of A on, operands are packed. */
+export const PACK_MIN_ROWS = 4;
+/** Bytes of scratch memory one gemm_nt call needs (packed A block and packed B tile). */
+export function gemmScratchBytes(blocking: GemmBlocking = DEFAULT_BLOCKING): number {
+  return (blocking.mc + 4) * blocking.kc * 4;
+}
+
+export interface GemmBlocking {
+  /** k values per block (a multiple of 4); part of the arithmetic (see above). */
+  kc: number;
+  /** Rows of A per packed block (even). */
+  mc: number;
+}
+
+const DEFAULT_BLOCKING: GemmBlocking = { kc: GEMM_KC, mc: GEMM_MC };
+
+export interface GemmModuleOptions {
+  /** Use f32x4.relaxed_madd (one fused instruction) instead of mul then add. */
+  relaxed: boolean;
+  memory: MemoryImport;
+  /** Block sizes (default GEMM_KC, GEMM_MC); for tuning on other machines. */
+  blocking?: GemmBlocking;
+}
+
+type Madd = (a: Expr, b: Expr, c: Expr) => Expr;
+
+const locals = <T>(n: number, make: () => T): T[] => Array.from({ length: n }, make);
+
+/**
+ * Adds the tile's lane sums to C: row i, column j gets (l0 + l2) + (l1 + l3) of acc[i][j] (plus C when `load`).
+ * Only rows < `rows` and columns < `cols` are written (full 2 × 4 tiles by whole vectors).
+ */
+function emitTileStore(f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local, rows: Local, cols: Local, load: Local): void {
+  const t0 = f.local("v128");
+  const t1 = f.local("v128");
+  const sums = acc.map(() => f.local("v128"));
+  acc.forEach((row, i) => {
+    const col = (j: number) => row[j]!.get();
+    f.set(t0, f32x4.add(f32x4.shuffle(col(0), col(1), [0, 4, 1, 5]), f32x4.shuffle(col(0), col(1), [2, 6, 3, 7])));
+    f.set(t1, f32x4.add(f32x4.shuffle(col(2), col(3), [0, 4, 1, 5]), f32x4.shuffle(col(2), col(3), [2, 6, 3, 7])));
+    f.set(sums[i]!, f32x4.add(f32x4.shuffle(t0.get(), t1.get(), [0, 1, 4, 5]), f32x4.shuffle(t0.get(), t1.get(), [2, 3, 6, 7])));
+  });
+  const cRow = (i: number) => (i === 0 ? c.get() : i32.add(c.get(), ldc.get()));
+  const full = i32.and(i32.eq(cols.get(), i32.const(4)), i32.eq(rows.get(), i32.const(acc.length)));
+  f.ifThen(
+    full,
+    () => {
+      f.ifThen(load.get(), () => sums.forEach((s, i) => f.set(s, f32x4.add(f32x4.load(cRow(i)), s.get()))));
+      sums.forEach((s, i) => f.v128Store(cRow(i), s.get()));
+    },
+    () => {
+      sums.forEach((s, i) => {
+        f.ifThen(i32.ltS(i32.const(i), rows.get()), () => {
+          for (let j = 0; j < 4; j++) {
+            f.ifThen(i32.ltS(i32.const(j), cols.get()), () => {
+              f.ifThen(load.get(), () => f.set(s, f32x4.replaceLane(s.get(), j, f32.add(f32.load(cRow(i), 4 * j), f32x4.extractLane(s.get(), j)))));
+              f.storeLane(cRow(i), s.get(), j, 4 * j);
+            });
+          }
+        });
+      });
+    },
+  );
+}
+
+/**
+ * Loads values [p, kb) of a row at `row` (fewer than four) into the low lanes of a vector, zeros above.
+ */
+function partialGroup(f: FunctionBuilder, dst: Local, row: Expr, p: Local, kbBytes: Local): void {
+  f.set(dst, f32x4.loadZero(i32.add(row, p.get())));
+  for (let l = 1; l < 4; l++) {
+    f.ifThen(i32.ltS(i32.add(p.get(), i32.const(4 * l)), kbBytes.get()), () => f.set(dst, f32x4.replaceLane(dst.get(), l, f32.load(i32.add(row, p.get()), 4 * l))));
+  }
+}
+
+/**
+ * pack(src, ld, rows, count, kb, dst): rows [0, rows) of `src` (leading dimension ld bytes; rows ≥ count
+ * are zeros), groups of four values of k in [0, kb) zero-padded, interleaved: for each group, the `rows`
+ * vectors one after another. Packs A row pairs (rows = 2) and B tiles (rows = 4).
+ */
+function packFunction(name: string, rows: number): FunctionBuilder {
+  const f = new FunctionBuilder(name, ["i32", "i32", "i32", "i32", "i32"]);
+  const [src, ld, count, kb, dst] = f.params as [Local, Local, Local, Local, Local];
+  const row = locals(rows, () => f.local("i32"));
+  const p = f.local("i32");
+  const end = f.local("i32");
+  const kbBytes = f.local("i32");
+  const v = f.local("v128");
+  const out = f.local("i32");
+  row.forEach((r, i) => f.set(r, i === 0 ? src.get() : i32.add(row[i - 1]!.get(), ld.get())));
+  f.set(kbBytes, i32.shl(kb.get(), i32.const(2)));
+  f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
+  f.set(out, dst.get());
+  f.forRange(p, i32.const(0), end.get(), i32.const(16), () => {
+    row.forEach((r, i) => {
+      const value = f32x4.load(i32.add(r.get(), p.get()));
+      if (i === 0) f.v128Store(out.get(), value, 16 * i);
+      else f.ifThen(i32.ltS(i32.const(i), count.get()), () => f.v128Store(out.get(), value, 16 * i), () => f.v128Store(out.get(), f32x4.zero(), 16 * i));
+    });
+    f.set(out, i32.add(out.get(), i32.const(16 * rows)));
+  });
+  f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
+    f.set(p, end.get());
+    row.forEach((r, i) => {
+      const store = () => {
+        partialGroup(f, v, r.get(), p, kbBytes);
+        f.v128Store(out.get(), v.get(), 16 * i);
+      };
+      if (i === 0) store();
+      else f.ifThen(i32.ltS(i32.const(i), count.get()), store, () => f.v128Store(out.get(), f32x4.zero(), 16 * i));
+    });
+  });
+  return f;
+}
+
+/** Groups unrolled per pass of the packed inner loop. */
+const UNROLL = 1;
+
+/**
+ * tile_packed(pa, pb, groups, c, ldc, rows, cols, load): a 2 × 4 tile from a packed A pair and a packed B tile
+ * of `groups` groups of four k values. ldc in bytes.
+ */
+function packedTileFunction(madd: Madd): FunctionBuilder {
+  const f = new FunctionBuilder("tile_packed", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [pa, pb, groups, c, ldc, rows, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local];
+  const acc = locals(2, () => locals(4, () => f.local("v128")));
+  const av = locals(2, () => f.local("v128"));
+  const bv = f.local("v128");
+  const g = f.local("i32");
+  const whole = f.local("i32");
+  for (const row of acc) for (const x of row) f.set(x, f32x4.zero());
+  const group = (u: number) => {
+    av.forEach((v, i) => f.set(v, f32x4.load(pa.get(), 32 * u + 16 * i)));
+    for (let j = 0; j < 4; j++) {
+      f.set(bv, f32x4.load(pb.get(), 64 * u + 16 * j));
+      av.forEach((v, i) => f.set(acc[i]![j]!, madd(v.get(), bv.get(), acc[i]![j]!.get())));
+    }
+  };
+  f.set(whole, i32.and(groups.get(), i32.const(-UNROLL)));
+  f.forRange(g, i32.const(0), whole.get(), i32.const(UNROLL), () => {
+    for (let u = 0; u < UNROLL; u++) group(u);
+    f.set(pa, i32.add(pa.get(), i32.const(32 * UNROLL)));
+    f.set(pb, i32.add(pb.get(), i32.const(64 * UNROLL)));
+  });
+  f.forRange(g, whole.get(), groups.get(), i32.const(1), () => {
+    group(0);
+    f.set(pa, i32.add(pa.get(), i32.const(32)));
+    f.set(pb, i32.add(pb.get(), i32.const(64)));
+  });
+  emitTileStore(f, acc, c, ldc, rows, cols, load);
+  return f;
+}
+
+/**
+ * tile_direct_R(a, lda, b, ldb, c, ldc, kb, cols, load): an R × 4 tile reading R rows of A and 4 rows of B in
+ * place (kb values, byte leading dimensions). Columns ≥ cols read row 0 of the tile again and are not stored.
+ */
+function directTileFunction(rows: number, madd: Madd): FunctionBuilder {
+  const f = new FunctionBuilder(`tile_direct_${rows}`, ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [a, lda, b, ldb, c, ldc, kb, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const aRow = locals(rows, () => f.local("i32"));
+  const bRow = locals(4, () => f.local("i32"));
+  const acc = locals(rows, () => locals(4, () => f.local("v128")));
+  const av = locals(rows, () => f.local("v128"));
+  const bv = f.local("v128");
+  const p = f.local("i32");
+  const end = f.local("i32");
+  const kbBytes = f.local("i32");
+  const rowCount = f.local("i32");
+  aRow.forEach((r, i) => f.set(r, i === 0 ? a.get() : i32.add(aRow[i - 1]!.get(), lda.get())));
+  bRow.forEach((r, j) => {
+    if (j === 0) f.set(r, b.get());
+    else f.ifThen(i32.ltS(i32.const(j), cols.get()), () => f.set(r, i32.add(bRow[j - 1]!.get(), ldb.get())), () => f.set(r, b.get()));
+  });
+  for (const row of acc) for (const x of row) f.set(x, f32x4.zero());
+  const step = (loadA: (i: number) => Expr, loadB: (j: number) => Expr) => {
+    av.forEach((v, i) => f.set(v, loadA(i)));
+    for (let j = 0; j < 4; j++) {
+      f.set(bv, loadB(j));
+      av.forEach((v, i) => f.set(acc[i]![j]!, madd(v.get(), bv.get(), acc[i]![j]!.get())));
+    }
+  };
+  f.set(kbBytes, i32.shl(kb.get(), i32.const(2)));
+  // Two groups per pass, then one, then the zero-padded partial group.
+  f.set(end, i32.and(kbBytes.get(), i32.const(~31)));
+  f.forRange(p, i32.const(0), end.get(), i32.const(32), () => {
+    for (const off of [0, 16]) step((i) => f32x4.load(i32.add(aRow[i]!.get(), p.get()), off), (j) => f32x4.load(i32.add(bRow[j]!.get(), p.get()), off));
+  });
+  f.ifThen(i32.leS(i32.add(p.get(), i32.const(16)), kbBytes.get()), () => {
+    step((i) => f32x4.load(i32.add(aRow[i]!.get(), p.get())), (j) => f32x4.load(i32.add(bRow[j]!.get(), p.get())));
+    f.set(p, i32.add(p.get(), i32.const(16)));
+  });
+  f.ifThen(i32.ltS(p.get(), kbBytes.get()), () => {
+    const partA = av.map(() => f.local("v128"));
+    aRow.forEach((r, i) => partialGroup(f, partA[i]!, r.get(), p, kbBytes));
+    step((i) => partA[i]!.get(), (j) => {
+      partialGroup(f, bv, bRow[j]!.get(), p, kbBytes);
+      return bv.get();
+    });
+  });
+  f.set(rowCount, i32.const(rows));
+  emitTileStore(f, acc, c, ldc, rowCount, cols, load);
+  return f;
+}
+
+/**
+ * tile_f64_packed(pa, pb, groups, c, cols, load) and tile_f64_direct(a, b, ldb, c, kb, cols, load): one row of
+ * A × 4 rows of B with float64 lanes: products of float32 values are exact in float64, so only the sums
+ * round, far below float32's. Used where llama.cpp's dot products are integer sums (8-bit activations), which
+ * float32 accumulation would not reproduce. Lanes pair as the float32 kernel's: (l0 + l2) + (l1 + l3).
+ * Packed: `pa` is the row's place in a packed pair (32-byte groups), `pb` a packed B tile.
+ */
+function f64TileFunction(kind: "packed" | "direct"): FunctionBuilder {
+  const packed = kind === "packed";
+  const f = new FunctionBuilder(`tile_f64_${kind}`, packed ? ["i32", "i32", "i32", "i32", "i32", "i32"] : ["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const params = f.params as Local[];
+  const [a, b] = [params[0]!, params[1]!];
+  const ldb = packed ? undefined : params[2]!;
+  const [groups, c, cols, load] = packed ? [params[2]!, params[3]!, params[4]!, params[5]!] : [undefined, params[3]!, params[5]!, params[6]!];
+  const kb = packed ? undefined : params[4]!;
+  const lo = locals(4, () => f.local("v128"));
+  const hi = locals(4, () => f.local("v128"));
+  const aLo = f.local("v128");
+  const aHi = f.local("v128");
+  const bv = f.local("v128");
+  const p = f.local("i32");
+  const end = f.local("i32");
+  const kbBytes = f.local("i32");
+  const bRow = packed ? [] : locals(4, () => f.local("i32"));
+  const high = (v: Expr) => f64x2.promoteLow(f32x4.shuffle(v, v, [2, 3, 2, 3]));
+  const madd = (x: Expr, y: Expr, z: Expr) => f64x2.add(f64x2.mul(x, y), z);
+  for (const x of [...lo, ...hi]) f.set(x, f32x4.zero());
+  const group = (aVec: Expr, bVec: (j: number) => Expr) => {
+    f.set(bv, aVec);
+    f.set(aLo, f64x2.promoteLow(bv.get()));
+    f.set(aHi, high(bv.get()));
+    for (let j = 0; j < 4; j++) {
+      f.set(bv, bVec(j));
+      f.set(lo[j]!, madd(aLo.get(), f64x2.promoteLow(bv.get()), lo[j]!.get()));
+      f.set(hi[j]!, madd(aHi.get(), high(bv.get()), hi[j]!.get()));
+    }
+  };
+  if (packed) {
+    f.forRange(p, i32.const(0), groups!.get(), i32.const(1), () => {
+      group(f32x4.load(a.get()), (j) => f32x4.load(b.get(), 16 * j));
+      f.set(a, i32.add(a.get(), i32.const(32)));
+      f.set(b, i32.add(b.get(), i32.const(64)));
+    });
+  } else {
+    bRow.forEach((r, j) => {
+      if (j === 0) f.set(r, b.get());
+      else f.ifThen(i32.ltS(i32.const(j), cols.get()), () => f.set(r, i32.add(bRow[j - 1]!.get(), ldb!.get())), () => f.set(r, b.get()));
+    });
+    f.set(kbBytes, i32.shl(kb!.get(), i32.const(2)));
+    f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
+    f.forRange(p, i32.const(0), end.get(), i32.const(16), () => group(f32x4.load(i32.add(a.get(), p.get())), (j) => f32x4.load(i32.add(bRow[j]!.get(), p.get()))));
+    f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
+      f.set(p, end.get());
+      const partA = f.local("v128");
+      const partB = f.local("v128");
+      partialGroup(f, partA, a.get(), p, kbBytes);
+      group(partA.get(), (j) => {
+        partialGroup(f, partB, bRow[j]!.get(), p, kbBytes);
+        return partB.get();
+      });
+    });
+  }
+  const sum = f.local("f64");
+  for (let j = 0; j < 4; j++) {
+    f.ifThen(i32.ltS(i32.const(j), cols.get()), () => {
+      f.set(sum, f64.add(f64.add(f64x2.extractLane(lo[j]!.get(), 0), f64x2.extractLane(hi[j]!.get(), 0)), f64.add(f64x2.extractLane(lo[j]!.get(), 1), f64x2.extractLane(hi[j]!.get(), 1))));
+      f.ifThen(load.get(), () => f.set(sum, f64.add(f64.promote(f32.load(c.get(), 4 * j)), sum.get())));
+      f.f32Store(c.get(), f32.demote(sum.get()), 4 * j);
+    });
+  }
+  return f;
+}
+
+interface KernelIndex {
+  packA: number;
+  packB: number;
+  packed: number;
+  direct1: number;
+  direct2: number;
+  packedF64: number;
+  directF64: number;
+}
+
+/** gemm_nt flags. */
+export const GEMM_ACCUMULATE = 1;
+export const GEMM_F64 = 2;
+
+/**
+ * gemm_nt(m, n, k, a, lda, b, ldb, c, ldc, flags, scratch): C [m × n] (+)= A · Bᵀ. Addresses in bytes, leading
+ * dimensions in elements, flags: GEMM_ACCUMULATE (add to C), GEMM_F64 (float64 lanes), scratch:
+ * gemmScratchBytes() bytes this call may overwrite.
+ */
+function gemmFunction(ix: KernelIndex, { kc: KC, mc: MC }: GemmBlocking): FunctionBuilder {
+  const f = new FunctionBuilder("gemm_nt", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [m, n, k, a, lda, b, ldb, c, ldc, flags, scratch] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, pairBytes, wide, r] = locals(18, () => f.local("i32")) as [
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+  ];
+  f.set(wide, i32.and(flags.get(), i32.const(GEMM_F64)));
+  f.set(ldaB, i32.shl(lda.get(), i32.const(2)));
+  f.set(ldbB, i32.shl(ldb.get(), i32.const(2)));
+  f.set(ldcB, i32.shl(ldc.get(), i32.const(2)));
+  f.set(packB, i32.add(scratch.get(), i32.const(MC * KC * 4)));
+  const cAt = (row: Expr, col: Expr) => i32.add(i32.add(c.get(), i32.mul(row, ldcB.get())), i32.shl(col, i32.const(2)));
+  const bAt = (col: Expr) => i32.add(bK.get(), i32.mul(col, ldbB.get()));
+  const colsLeft = () => f.set(cols, i32.minS(i32.const(4), i32.sub(n.get(), j.get())));
+
+  const kBlock = () => {
+    f.set(kb, i32.minS(i32.const(KC), i32.sub(k.get(), k0.get())));
+    f.set(load, i32.or(i32.and(flags.get(), i32.const(GEMM_ACCUMULATE)), i32.ne(k0.get(), i32.const(0))));
+    f.set(aK, i32.add(a.get(), i32.shl(k0.get(), i32.const(2))));
+    f.set(bK, i32.add(b.get(), i32.shl(k0.get(), i32.const(2))));
+  };
+  f.ifThen(
+    i32.ltS(m.get(), i32.const(PACK_MIN_ROWS)),
+    () => {
+      // Direct (few rows of A, which stay in cache): 4 rows of B at a time, read once from start to end.
+      f.forRange(j, i32.const(0), n.get(), i32.const(4), () => {
+        colsLeft();
+        f.forRange(k0, i32.const(0), k.get(), i32.const(KC), () => {
+          kBlock();
+          f.ifThen(
+            wide.get(),
+            () => f.forRange(i, i32.const(0), m.get(), i32.const(1), () => f.call(ix.directF64, [i32.add(aK.get(), i32.mul(i.get(), ldaB.get())), bAt(j.get()), ldbB.get(), cAt(i.get(), j.get()), kb.get(), cols.get(), load.get()])),
+            () => {
+              f.set(i, i32.const(0));
+              f.whileTrue(i32.ltS(i32.add(i.get(), i32.const(1)), m.get()), () => {
+                f.call(ix.direct2, [i32.add(aK.get(), i32.mul(i.get(), ldaB.get())), ldaB.get(), bAt(j.get()), ldbB.get(), cAt(i.get(), j.get()), ldcB.get(), kb.get(), cols.get(), load.get()]);
+                f.set(i, i32.add(i.get(), i32.const(2)));
+              });
+              f.ifThen(i32.ltS(i.get(), m.get()), () =>
+                f.call(ix.direct1, [i32.add(aK.get(), i32.mul(i.get(), ldaB.get())), ldaB.get(), bAt(j.get()), ldbB.get(), cAt(i.get(), j.get()), ldcB.get(), kb.get(), cols.get(), load.get()]),
+              );
+            },
+          );
+        });
+      });
+    },
+    () => {
+      // Packed: per k block and block of rows of A, every 4-row tile of B against every packed row pair.
+      f.forRange(k0, i32.const(0), k.get(), i32.const(KC), () => {
+        kBlock();
+        f.set(groups, i32.shrU(i32.add(kb.get(), i32.const(3)), i32.const(2)));
+        f.set(pairBytes, i32.shl(groups.get(), i32.const(5)));
+        f.forRange(i0, i32.const(0), m.get(), i32.const(MC), () => {
+          f.set(rowsInBlock, i32.minS(i32.const(MC), i32.sub(m.get(), i0.get())));
+          f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
+            f.call(ix.packA, [
+              i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())),
+              ldaB.get(),
+              i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())),
+              kb.get(),
+              i32.add(scratch.get(), i32.mul(i32.shrU(i.get(), i32.const(1)), pairBytes.get())),
+            ]),
+          );
+          f.forRange(j, i32.const(0), n.get(), i32.const(4), () => {
+            colsLeft();
+            f.call(ix.packB, [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), packB.get()]);
+            const pair = () => i32.add(scratch.get(), i32.mul(i32.shrU(i.get(), i32.const(1)), pairBytes.get()));
+            f.ifThen(
+              wide.get(),
+              () =>
+                f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
+                  f.forRange(r, i32.const(0), i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())), i32.const(1), () =>
+                    f.call(ix.packedF64, [i32.add(pair(), i32.shl(r.get(), i32.const(4))), packB.get(), groups.get(), cAt(i32.add(i32.add(i0.get(), i.get()), r.get()), j.get()), cols.get(), load.get()]),
+                  ),
+                ),
+              () =>
+                f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
+                  f.call(ix.packed, [pair(), packB.get(), groups.get(), cAt(i32.add(i0.get(), i.get()), j.get()), ldcB.get(), i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())), cols.get(), load.get()]),
+                ),
+            );
+          });
+        });
+      });
+    },
+  );
+  return f;
+}
+
+/** The module's bytes: gemm_nt and the functions it calls. */
+export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuffer> {
+  const madd: Madd = options.relaxed ? f32x4.relaxedMadd : (x, y, z) => f32x4.add(f32x4.mul(x, y), z);
+  const functions = [
+    packFunction("pack_a", 2),
+    packFunction("pack_b", 4),
+    packedTileFunction(madd),
+    directTileFunction(1, madd),
+    directTileFunction(2, madd),
+    f64TileFunction("packed"),
+    f64TileFunction("direct"),
+  ];
+  const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6 };
+  return encodeModule(options.memory, [...functions, gemmFunction(ix, options.blocking ?? DEFAULT_BLOCKING)]);
+}

@@ -1,0 +1,387 @@
+/**
+ * A small WebAssembly binary emitter: enough of the format (one imported memory, functions of i32/f32/v128
+ * values, exports) and of the instruction set (integer address arithmetic, structured loops, f32 and 128-bit
+ * SIMD loads, stores and arithmetic, relaxed-SIMD fused multiply-add) to write bitsmith's kernels in
+ * TypeScript. The kernels' source is the TypeScript that calls this emitter; the module bytes are generated at
+ * run time, so no toolchain and no prebuilt binary are involved.
+ *
+ * Expressions are closures that append their stack code; statements are methods of FunctionBuilder. Opcode
+ * numbers are the WebAssembly 2.0 binary format's (SIMD after the 0xfd prefix; relaxed SIMD 0x100..).
+ */
+
+export type ValueType = "i32" | "f32" | "f64" | "v128";
+
+const VALUE_TYPE_CODE: Record<ValueType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
+
+/** Growable byte buffer with the format's integer encodings. */
+class ByteWriter {
+  private bytes: Uint8Array<ArrayBuffer> = new Uint8Array(256);
+  length = 0;
+
+  byte(b: number): void {
+    if (this.length === this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes[this.length++] = b;
+  }
+
+  append(bytes: ArrayLike<number>): void {
+    for (let i = 0; i < bytes.length; i++) this.byte(bytes[i]!);
+  }
+
+  /** Unsigned LEB128. */
+  u32(v: number): void {
+    do {
+      let b = v & 0x7f;
+      v >>>= 7;
+      if (v !== 0) b |= 0x80;
+      this.byte(b);
+    } while (v !== 0);
+  }
+
+  /** Signed LEB128 of a 32-bit integer. */
+  s32(v: number): void {
+    v |= 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      const done = (v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0);
+      this.byte(done ? b : b | 0x80);
+      if (done) return;
+    }
+  }
+
+  name(s: string): void {
+    const utf8 = new TextEncoder().encode(s);
+    this.u32(utf8.length);
+    this.append(utf8);
+  }
+
+  /** A length-prefixed copy of another writer (sections, function bodies). */
+  sized(inner: ByteWriter): void {
+    this.u32(inner.length);
+    this.append(inner.toBytes());
+  }
+
+  toBytes(): Uint8Array<ArrayBuffer> {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+/** An expression of a known value type; `emit` appends the code that leaves its value on the stack. */
+export interface Expr {
+  readonly type: ValueType;
+  emit(out: ByteWriter): void;
+}
+
+export class Local {
+  constructor(
+    readonly index: number,
+    readonly type: ValueType,
+  ) {}
+
+  get(): Expr {
+    return { type: this.type, emit: (out) => (out.byte(0x20), out.u32(this.index)) };
+  }
+}
+
+function expr(type: ValueType, operands: readonly Expr[], emitOp: (out: ByteWriter) => void): Expr {
+  return {
+    type,
+    emit: (out) => {
+      for (const o of operands) o.emit(out);
+      emitOp(out);
+    },
+  };
+}
+
+function check(e: Expr, type: ValueType, what: string): Expr {
+  if (e.type !== type) throw new Error(`${what}: expected ${type}, got ${e.type}`);
+  return e;
+}
+
+const simdOp = (code: number) => (out: ByteWriter) => (out.byte(0xfd), out.u32(code));
+
+/** Natural alignment (log2 bytes) is a hint only; unaligned addresses stay correct. */
+function memarg(out: ByteWriter, alignLog2: number, offset: number): void {
+  out.u32(alignLog2);
+  out.u32(offset);
+}
+
+const i32Binary = (code: number) => (a: Expr, b: Expr) => expr("i32", [check(a, "i32", "i32 op"), check(b, "i32", "i32 op")], (out) => out.byte(code));
+const f32x4Binary = (code: number) => (a: Expr, b: Expr) => expr("v128", [check(a, "v128", "f32x4 op"), check(b, "v128", "f32x4 op")], simdOp(code));
+
+/** Integer arithmetic and comparisons (i32, comparisons yield 0/1). */
+export const i32 = {
+  const: (v: number): Expr => ({ type: "i32", emit: (out) => (out.byte(0x41), out.s32(v)) }),
+  eqz: (a: Expr) => expr("i32", [check(a, "i32", "i32.eqz")], (out) => out.byte(0x45)),
+  eq: i32Binary(0x46),
+  ne: i32Binary(0x47),
+  ltS: i32Binary(0x48),
+  ltU: i32Binary(0x49),
+  gtS: i32Binary(0x4a),
+  leS: i32Binary(0x4c),
+  geS: i32Binary(0x4e),
+  add: i32Binary(0x6a),
+  sub: i32Binary(0x6b),
+  mul: i32Binary(0x6c),
+  and: i32Binary(0x71),
+  or: i32Binary(0x72),
+  shl: i32Binary(0x74),
+  shrU: i32Binary(0x76),
+  /** The smaller of two signed values (select). */
+  minS: (a: Expr, b: Expr): Expr => expr("i32", [a, b, i32.ltS(a, b)], (out) => out.byte(0x1b)),
+};
+
+/** Scalar float32 memory access. */
+export const f32 = {
+  load: (addr: Expr, offset = 0) => expr("f32", [check(addr, "i32", "f32.load")], (out) => (out.byte(0x2a), memarg(out, 2, offset))),
+  add: (a: Expr, b: Expr) => expr("f32", [check(a, "f32", "f32.add"), check(b, "f32", "f32.add")], (out) => out.byte(0x92)),
+  /** Rounds a float64 to float32 (nearest even). */
+  demote: (a: Expr) => expr("f32", [check(a, "f64", "f32.demote_f64")], (out) => out.byte(0xb6)),
+};
+
+/** Scalar float64. */
+export const f64 = {
+  add: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.add"), check(b, "f64", "f64.add")], (out) => out.byte(0xa0)),
+  promote: (a: Expr) => expr("f64", [check(a, "f32", "f64.promote_f32")], (out) => out.byte(0xbb)),
+};
+
+const f64x2Binary = (code: number) => (a: Expr, b: Expr) => expr("v128", [check(a, "v128", "f64x2 op"), check(b, "v128", "f64x2 op")], simdOp(code));
+
+/** 128-bit SIMD, two float64 lanes. */
+export const f64x2 = {
+  /** Lanes 0 and 1 of a float32 vector, exactly, as two float64. */
+  promoteLow: (a: Expr) => expr("v128", [check(a, "v128", "f64x2.promote_low_f32x4")], simdOp(0x5f)),
+  extractLane: (a: Expr, lane: number) => expr("f64", [check(a, "v128", "f64x2.extract_lane")], (out) => (simdOp(0x21)(out), out.byte(lane))),
+  add: f64x2Binary(0xf0),
+  mul: f64x2Binary(0xf2),
+  /** a · b + c, fused or not (relaxed SIMD). */
+  relaxedMadd: (a: Expr, b: Expr, c: Expr) => expr("v128", [check(a, "v128", "madd"), check(b, "v128", "madd"), check(c, "v128", "madd")], simdOp(0x107)),
+};
+
+/** 128-bit SIMD, four float32 lanes. */
+export const f32x4 = {
+  load: (addr: Expr, offset = 0) => expr("v128", [check(addr, "i32", "v128.load")], (out) => (simdOp(0x00)(out), memarg(out, 4, offset))),
+  /** One float32 from memory in all four lanes. */
+  loadSplat: (addr: Expr, offset = 0) => expr("v128", [check(addr, "i32", "v128.load32_splat")], (out) => (simdOp(0x09)(out), memarg(out, 2, offset))),
+  /** One float32 from memory in lane 0, zeros elsewhere. */
+  loadZero: (addr: Expr, offset = 0) => expr("v128", [check(addr, "i32", "v128.load32_zero")], (out) => (simdOp(0x5c)(out), memarg(out, 2, offset))),
+  zero: (): Expr => ({ type: "v128", emit: (out) => (simdOp(0x0c)(out), out.append(new Uint8Array(16))) }),
+  splat: (a: Expr) => expr("v128", [check(a, "f32", "f32x4.splat")], simdOp(0x13)),
+  extractLane: (a: Expr, lane: number) => expr("f32", [check(a, "v128", "f32x4.extract_lane")], (out) => (simdOp(0x1f)(out), out.byte(lane))),
+  replaceLane: (v: Expr, lane: number, s: Expr) => expr("v128", [check(v, "v128", "f32x4.replace_lane"), check(s, "f32", "f32x4.replace_lane")], (out) => (simdOp(0x20)(out), out.byte(lane))),
+  /** Lanes picked from the 8 float32 lanes of a then b (i8x16.shuffle with whole lanes). */
+  shuffle: (a: Expr, b: Expr, lanes: readonly [number, number, number, number]) =>
+    expr("v128", [check(a, "v128", "shuffle"), check(b, "v128", "shuffle")], (out) => {
+      simdOp(0x0d)(out);
+      for (const l of lanes) for (let i = 0; i < 4; i++) out.byte(l * 4 + i);
+    }),
+  add: f32x4Binary(0xe4),
+  sub: f32x4Binary(0xe5),
+  mul: f32x4Binary(0xe6),
+  /** a · b + c, fused or not as the hardware does it (relaxed SIMD; needs the feature). */
+  relaxedMadd: (a: Expr, b: Expr, c: Expr) => expr("v128", [check(a, "v128", "madd"), check(b, "v128", "madd"), check(c, "v128", "madd")], simdOp(0x105)),
+};
+
+/** Statements of one function body; control flow is structured (blocks and loops). */
+export class FunctionBuilder {
+  readonly body = new ByteWriter();
+  private readonly locals: ValueType[] = [];
+  readonly params: Local[];
+
+  constructor(
+    readonly name: string,
+    paramTypes: readonly ValueType[],
+    readonly resultTypes: readonly ValueType[] = [],
+  ) {
+    this.params = paramTypes.map((t, i) => new Local(i, t));
+  }
+
+  get paramTypes(): ValueType[] {
+    return this.params.map((p) => p.type);
+  }
+
+  local(type: ValueType): Local {
+    this.locals.push(type);
+    return new Local(this.params.length + this.locals.length - 1, type);
+  }
+
+  set(local: Local, value: Expr): void {
+    check(value, local.type, `local ${local.index}`);
+    value.emit(this.body);
+    this.body.byte(0x21);
+    this.body.u32(local.index);
+  }
+
+  /** Leaves a value on the stack (a function's result). */
+  push(value: Expr): void {
+    value.emit(this.body);
+  }
+
+  v128Store(addr: Expr, value: Expr, offset = 0): void {
+    check(addr, "i32", "v128.store").emit(this.body);
+    check(value, "v128", "v128.store").emit(this.body);
+    simdOp(0x0b)(this.body);
+    memarg(this.body, 4, offset);
+  }
+
+  f32Store(addr: Expr, value: Expr, offset = 0): void {
+    check(addr, "i32", "f32.store").emit(this.body);
+    check(value, "f32", "f32.store").emit(this.body);
+    this.body.byte(0x38);
+    memarg(this.body, 2, offset);
+  }
+
+  /** Stores lane `lane` of a v128 value as one float32 (v128.store32_lane). */
+  storeLane(addr: Expr, value: Expr, lane: number, offset = 0): void {
+    check(addr, "i32", "v128.store32_lane").emit(this.body);
+    check(value, "v128", "v128.store32_lane").emit(this.body);
+    simdOp(0x5a)(this.body);
+    memarg(this.body, 2, offset);
+    this.body.byte(lane);
+  }
+
+  ifThen(cond: Expr, then: () => void, otherwise?: () => void): void {
+    check(cond, "i32", "if").emit(this.body);
+    this.body.byte(0x04);
+    this.body.byte(0x40);
+    then();
+    if (otherwise) {
+      this.body.byte(0x05);
+      otherwise();
+    }
+    this.body.byte(0x0b);
+  }
+
+  /** Calls function `index` of the module (functions are numbered in the order given to encodeModule). */
+  call(index: number, args: readonly Expr[]): void {
+    for (const a of args) a.emit(this.body);
+    this.body.byte(0x10);
+    this.body.u32(index);
+  }
+
+  /** while (cond) body. */
+  whileTrue(cond: Expr, body: () => void): void {
+    this.body.byte(0x02); // block
+    this.body.byte(0x40);
+    this.body.byte(0x03); // loop
+    this.body.byte(0x40);
+    i32.eqz(check(cond, "i32", "while")).emit(this.body);
+    this.body.byte(0x0d); // br_if 1: leave the block
+    this.body.u32(1);
+    body();
+    this.body.byte(0x0c); // br 0: again
+    this.body.u32(0);
+    this.body.byte(0x0b);
+    this.body.byte(0x0b);
+  }
+
+  /**
+   * for (v = start; v < end; v += step) body — signed comparison, evaluated before the first pass too.
+   * `end` and `step` are re-evaluated each pass, so pass locals or constants.
+   */
+  forRange(v: Local, start: Expr, end: Expr, step: Expr, body: () => void): void {
+    this.set(v, start);
+    this.body.byte(0x02); // block
+    this.body.byte(0x40);
+    i32.geS(v.get(), end).emit(this.body);
+    this.body.byte(0x0d); // br_if 0: skip when empty
+    this.body.u32(0);
+    this.body.byte(0x03); // loop
+    this.body.byte(0x40);
+    body();
+    this.set(v, i32.add(v.get(), step));
+    i32.ltS(v.get(), end).emit(this.body);
+    this.body.byte(0x0d); // br_if 0: next pass
+    this.body.u32(0);
+    this.body.byte(0x0b);
+    this.body.byte(0x0b);
+  }
+
+  /** The function body with its local declarations. */
+  encode(): ByteWriter {
+    const out = new ByteWriter();
+    const runs: [number, ValueType][] = [];
+    for (const t of this.locals) {
+      const last = runs[runs.length - 1];
+      if (last && last[1] === t) last[0]++;
+      else runs.push([1, t]);
+    }
+    out.u32(runs.length);
+    for (const [n, t] of runs) {
+      out.u32(n);
+      out.byte(VALUE_TYPE_CODE[t]);
+    }
+    out.append(this.body.toBytes());
+    out.byte(0x0b);
+    return out;
+  }
+}
+
+export interface MemoryImport {
+  /** Pages of 64 KiB. */
+  initial: number;
+  maximum: number;
+  shared: boolean;
+}
+
+/**
+ * A module importing one memory as env.memory and exporting every function under its name. Returns the binary.
+ */
+export function encodeModule(memory: MemoryImport, functions: readonly FunctionBuilder[]): Uint8Array<ArrayBuffer> {
+  const out = new ByteWriter();
+  out.append([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const section = (id: number, fill: (s: ByteWriter) => void) => {
+    const s = new ByteWriter();
+    fill(s);
+    out.byte(id);
+    out.sized(s);
+  };
+
+  const signatures: string[] = [];
+  const typeIndex = functions.map((f) => {
+    const key = `${f.paramTypes.join(",")}->${f.resultTypes.join(",")}`;
+    if (!signatures.includes(key)) signatures.push(key);
+    return signatures.indexOf(key);
+  });
+  section(1, (s) => {
+    s.u32(signatures.length);
+    for (const key of signatures) {
+      const [params, results] = key.split("->").map((x) => (x ? (x.split(",") as ValueType[]) : []));
+      s.byte(0x60);
+      s.u32(params!.length);
+      for (const p of params!) s.byte(VALUE_TYPE_CODE[p]);
+      s.u32(results!.length);
+      for (const r of results!) s.byte(VALUE_TYPE_CODE[r]);
+    }
+  });
+  section(2, (s) => {
+    s.u32(1);
+    s.name("env");
+    s.name("memory");
+    s.byte(0x02);
+    s.byte(memory.shared ? 0x03 : 0x01);
+    s.u32(memory.initial);
+    s.u32(memory.maximum);
+  });
+  section(3, (s) => {
+    s.u32(functions.length);
+    for (const t of typeIndex) s.u32(t);
+  });
+  section(7, (s) => {
+    s.u32(functions.length);
+    functions.forEach((f, i) => {
+      s.name(f.name);
+      s.byte(0x00);
+      s.u32(i);
+    });
+  });
+  section(10, (s) => {
+    s.u32(functions.length);
+    for (const f of functions) s.sized(f.encode());
+  });
+  return out.toBytes();
+}

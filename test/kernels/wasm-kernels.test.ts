@@ -1,0 +1,174 @@
+/**
+ * The WebAssembly kernels against a float64 triple loop (the scalar reference), within the float32 summation
+ * error bound of their arithmetic, on odd shapes (1, 3, 17, 4095 ...), strides and offsets, operands inside and
+ * outside the kernels' memory; with and without relaxed-SIMD FMA; on 1 and 3 threads. Exact invariants: every
+ * thread count gives the same bits, and so do the direct (few rows) and packed (many rows) paths and weights
+ * decoded in the kernels' memory or outside it.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { SeededRandom, tensorType } from "../../src/core/index.js";
+import { requireCodec } from "../../src/codecs/index.js";
+import type { Kernels } from "../../src/kernels/index.js";
+import { GEMM_KC } from "../../src/kernels/wasm/gemm-module.js";
+import { createNodeKernels } from "../../src/node/kernels.js";
+
+const open: Kernels[] = [];
+after(() => Promise.all(open.map((k) => k.close())));
+
+async function kernels(threads: number, relaxed: boolean | "auto" = "auto"): Promise<Kernels> {
+  const k = await createNodeKernels({ threads, relaxed, kind: "wasm" });
+  open.push(k);
+  return k;
+}
+
+/** C = A·Bᵀ in float64, and Σ|a·b| per element for the error bound. */
+function reference(m: number, n: number, k: number, a: Float32Array, aOff: number, lda: number, b: Float32Array, bOff: number, ldb: number) {
+  const c = new Float64Array(m * n);
+  const abs = new Float64Array(m * n);
+  for (let r = 0; r < m; r++) {
+    for (let o = 0; o < n; o++) {
+      let s = 0;
+      let t = 0;
+      for (let i = 0; i < k; i++) {
+        const p = a[aOff + r * lda + i]! * b[bOff + o * ldb + i]!;
+        s += p;
+        t += Math.abs(p);
+      }
+      c[r * n + o] = s;
+      abs[r * n + o] = t;
+    }
+  }
+  return { c, abs };
+}
+
+/**
+ * Worst-case float32 error of the kernels' sum: a lane chain of at most KC/4 multiply-adds per block, two lane
+ * additions, one addition per block (and one for accumulating into C), each rounding by at most 2^-24.
+ */
+function bound(k: number, abs: number, float64 = false): number {
+  // float64 lanes: the products are exact and the sums nearly so; each k block's sum is rounded to float32 once.
+  const roundings = float64 ? Math.ceil(k / GEMM_KC) + 2 : GEMM_KC / 4 + 4 + Math.ceil(k / GEMM_KC);
+  return roundings * 2 ** -24 * abs + 1e-30;
+}
+
+function assertClose(got: ArrayLike<number>, gotOff: number, ldg: number, want: Float64Array, abs: Float64Array, m: number, n: number, k: number, what: string, float64 = false): void {
+  for (let r = 0; r < m; r++) {
+    for (let o = 0; o < n; o++) {
+      const g = got[gotOff + r * ldg + o]!;
+      const w = want[r * n + o]!;
+      const b = bound(k, abs[r * n + o]!, float64);
+      if (!(Math.abs(g - w) <= b)) assert.fail(`${what} at [${r}][${o}]: ${g} vs ${w} (bound ${b})`);
+    }
+  }
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [1, 3, 17], [3, 17, 4095], [17, 3, 1], [2, 4095, 3], [4, 5, 1], [5, 4, 513], [17, 17, 17],
+  [130, 9, 1030], [4095, 3, 17], [1, 4095, 300], [33, 130, 1], [8, 64, 2048],
+];
+
+for (const [label, threads, relaxed] of [["relaxed-SIMD FMA, 1 thread", 1, "auto"], ["mul+add, 1 thread", 1, false], ["3 threads", 3, "auto"]] as const) {
+  test(`gemmNT (${label}) equals the float64 product within the error bound of its accumulation on odd shapes, strides and offsets`, async () => {
+    const K = await kernels(threads, relaxed);
+    const rnd = new SeededRandom(11);
+    for (const [m, n, k] of SHAPES) {
+      for (const [inMemory, float64] of [[true, false], [false, false], [true, true]] as const) {
+        const lda = k + 3;
+        const ldb = k + 1;
+        const ldc = n + 2;
+        const make = (count: number) => (inMemory ? K.allocate(count) : new Float32Array(count));
+        const a = make(5 + m * lda);
+        const b = make(2 + n * ldb);
+        const c = make(1 + m * ldc);
+        rnd.fillNormal(a, 1);
+        rnd.fillNormal(b, 1);
+        c.fill(NaN);
+        K.gemmNT(m, n, k, a, 5, lda, b, 2, ldb, c, 1, ldc, { accumulation: float64 ? "float64" : "float32" });
+        const { c: want, abs } = reference(m, n, k, a, 5, lda, b, 2, ldb);
+        assertClose(c, 1, ldc, want, abs, m, n, k, `${m}x${n}x${k}${inMemory ? "" : " (copied)"}${float64 ? " float64" : ""}`, float64);
+        assert.ok(Number.isNaN(c[0]!), "wrote before the output offset");
+        for (let r = 0; r < m; r++) for (let j = n; j < ldc && 1 + r * ldc + j < c.length; j++) assert.ok(Number.isNaN(c[1 + r * ldc + j]!), "wrote between rows");
+        for (const v of [a, b, c]) K.release(v);
+      }
+    }
+  });
+}
+
+test("gemmNT with accumulate adds A·Bᵀ to C; k = 0 clears C or leaves it", async () => {
+  const K = await kernels(1);
+  const rnd = new SeededRandom(5);
+  const [m, n, k] = [9, 13, 700];
+  const a = rnd.fillNormal(new Float32Array(m * k), 1);
+  const b = rnd.fillNormal(new Float32Array(n * k), 1);
+  const c0 = rnd.fillNormal(new Float32Array(m * n), 10);
+  const c = c0.slice();
+  K.gemmNT(m, n, k, a, 0, k, b, 0, k, c, 0, n, { accumulate: true });
+  const { c: want, abs } = reference(m, n, k, a, 0, k, b, 0, k);
+  for (let i = 0; i < want.length; i++) {
+    want[i]! += c0[i]!;
+    abs[i]! += Math.abs(c0[i]!);
+  }
+  assertClose(c, 0, n, want, abs, m, n, k, "accumulate");
+  const kept = c.slice();
+  K.gemmNT(m, n, 0, a, 0, k, b, 0, k, c, 0, n, { accumulate: true });
+  assert.deepEqual(c, kept);
+  K.gemmNT(m, n, 0, a, 0, k, b, 0, k, c, 0, n);
+  assert.ok(c.every((v) => v === 0));
+});
+
+test("every thread count and both paths (direct for few rows, packed for many) give the same bits", async () => {
+  const one = await kernels(1);
+  const three = await kernels(3);
+  const rnd = new SeededRandom(9);
+  for (const [m, n, k] of [[64, 200, 300], [300, 6, 77], [1, 4096, 513], [3, 1000, 1100]] as const) {
+    const a = rnd.fillNormal(new Float32Array(m * k), 1);
+    const b = rnd.fillNormal(new Float32Array(n * k), 1);
+    const c1 = new Float32Array(m * n);
+    const c3 = new Float32Array(m * n);
+    for (const accumulation of ["float32", "float64"] as const) {
+      one.gemmNT(m, n, k, a, 0, k, b, 0, k, c1, 0, n, { accumulation });
+      three.gemmNT(m, n, k, a, 0, k, b, 0, k, c3, 0, n, { accumulation });
+      assert.deepEqual(c3, c1, `${m}x${n}x${k} ${accumulation}`);
+    }
+  }
+  // Row r alone (direct path) equals row r of a 9-row product (packed path).
+  const [m, n, k] = [9, 37, 1500];
+  const a = rnd.fillNormal(new Float32Array(m * k), 1);
+  const b = rnd.fillNormal(new Float32Array(n * k), 1);
+  const all = new Float32Array(m * n);
+  one.gemmNT(m, n, k, a, 0, k, b, 0, k, all, 0, n);
+  for (let r = 0; r < m; r++) {
+    const row = new Float32Array(n);
+    one.gemmNT(1, n, k, a, r * k, k, b, 0, k, row, 0, n);
+    assert.deepEqual(row, all.subarray(r * n, (r + 1) * n), `row ${r}`);
+  }
+});
+
+test("matmul decodes F32, F16, Q8_0 and Q4_K weights: close to x·dequantized(W)ᵀ, the same bits placed or not, on 1 and 3 threads", async () => {
+  const one = await kernels(1);
+  const three = await kernels(3);
+  const rnd = new SeededRandom(21);
+  const rows = 5;
+  const cols = 512;
+  const outDim = 203;
+  const x = rnd.fillNormal(new Float32Array(rows * cols), 1);
+  for (const name of ["F32", "F16", "Q8_0", "Q4_K"]) {
+    const type = tensorType(name)!;
+    const data = requireCodec(name).quantize(rnd.fillNormal(new Float32Array(outDim * cols), 0.1), outDim, cols);
+    const deq = requireCodec(name).dequantize(data, outDim * cols);
+    const { c: want, abs } = reference(rows, outDim, cols, x, 0, cols, deq, 0, cols);
+    let first: Float32Array | undefined;
+    for (const K of [one, three]) {
+      for (const placed of [false, true]) {
+        const w = { rows: outDim, cols, type, data: placed ? K.place(data) : data };
+        const y = new Float32Array(rows * outDim);
+        K.matmul(x, rows, w, y);
+        assertClose(y, 0, outDim, want, abs, rows, outDim, cols, `${name}${placed ? " placed" : ""} on ${K.threads}`);
+        if (first) assert.deepEqual(y, first, `${name} ${placed ? "placed" : "outside"} on ${K.threads} thread(s)`);
+        first ??= y;
+        if (placed) K.release(w.data);
+      }
+    }
+  }
+});
