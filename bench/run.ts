@@ -4,11 +4,15 @@
  */
 import { benchCodecs } from "./codecs.js";
 import { benchConvert } from "./convert.js";
+import { benchMerge } from "./merge.js";
+import { benchQuantize } from "./quantize.js";
 import { benchSafetensors } from "./safetensors.js";
 
 const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<string, number>> = {
   safetensors: benchSafetensors,
   convert: benchConvert,
+  merge: benchMerge,
+  quantize: benchQuantize,
   codecs: () => benchCodecs(),
 };
 

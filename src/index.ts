@@ -29,3 +29,4 @@ export { openDemoModel, writeDemoModel, DEMO_MODEL_ARG } from "./demo/demo-sourc
 export * from "./tokenizer/index.js";
 export * from "./quantize/index.js";
 export * from "./formats/imatrix/index.js";
+export * from "./merge/index.js";

@@ -71,30 +71,39 @@ interface RankCut {
   ties: number;
 }
 
-function rankCut(magnitudes: Float32Array, rank: number): RankCut {
+function rankCut(values: Float32Array, rank: number): RankCut {
   if (rank <= 0) return { value: -Infinity, ties: 0 };
-  if (rank >= magnitudes.length) return { value: Infinity, ties: 0 };
-  const value = kthSmallest(magnitudes.slice(), rank);
+  if (rank >= values.length) return { value: Infinity, ties: Infinity };
+  const magnitudes = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) magnitudes[i] = Math.abs(values[i]!);
+  const value = kthSmallest(magnitudes, rank);
   let below = 0;
-  for (let i = 0; i < magnitudes.length; i++) if (magnitudes[i]! < value) below++;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) < value) below++;
   return { value, ties: rank - below };
 }
 
-/** Zeroes every element whose magnitude rank is outside [lo, hi). */
+/**
+ * Zeroes every element whose magnitude rank is outside [lo, hi), by multiplying it with a 0/1 mask as mergekit
+ * does (so a dropped NaN stays NaN and a dropped negative becomes -0).
+ */
 export function keepRanks(values: Float32Array, lo: number, hi: number): void {
   const n = values.length;
   if (lo <= 0 && hi >= n) return;
-  const magnitudes = new Float32Array(n);
-  for (let i = 0; i < n; i++) magnitudes[i] = Math.abs(values[i]!);
-  const low = rankCut(magnitudes, lo);
-  const high = rankCut(magnitudes, hi);
-  let lowTies = 0;
-  let highTies = 0;
+  const low = rankCut(values, lo);
+  const high = rankCut(values, hi);
+  let lowSeen = 0;
+  let highSeen = 0;
   for (let i = 0; i < n; i++) {
-    const m = magnitudes[i]!;
-    const belowLow = m < low.value || (m === low.value && lowTies++ < low.ties);
-    const belowHigh = m < high.value || (m === high.value && highTies++ < high.ties);
-    if (belowLow || !belowHigh) values[i] = 0;
+    const v = values[i]!;
+    const m = Math.abs(v);
+    if (m === low.value || m === high.value) {
+      // Equal to a cut: the first `ties` such elements rank below it.
+      const aboveLow = m > low.value || (m === low.value && lowSeen++ >= low.ties);
+      const belowHigh = m < high.value || (m === high.value && highSeen++ < high.ties);
+      values[i] = aboveLow && belowHigh ? v : v * 0;
+    } else {
+      values[i] = m > low.value && m < high.value ? v : v * 0;
+    }
   }
 }
 
@@ -112,11 +121,11 @@ export function magnitudeKeepCount(count: number, density: number): number {
   return density >= 1 ? count : Math.floor(density * count);
 }
 
-/** DARE: keeps each value with probability `density` (a Bernoulli mask drawn from `rng` in element order). */
+/** DARE: keeps each value with probability `density` (a Bernoulli mask drawn from `rng` in element order, multiplied in). */
 export function sparsifyRandom(values: Float32Array, density: number, rescale: boolean, rng: SeededRandom): void {
   if (density >= 1) return;
   const before = rescale ? l1(values) : 0;
-  for (let i = 0; i < values.length; i++) if (!(rng.next() < density)) values[i] = 0;
+  for (let i = 0; i < values.length; i++) if (!(rng.next() < density)) values[i] = values[i]! * 0;
   if (rescale) rescaleL1(values, before);
 }
 

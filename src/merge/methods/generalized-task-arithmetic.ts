@@ -43,24 +43,35 @@ function sparsify(variant: TaskArithmeticVariant, delta: Float32Array, input: Te
   }
 }
 
-/** Σ w·d over the deltas whose weighted sign agrees with the sign of that sum (>= 0 counts as +), and Σ w of those. */
-function signElectedMix(deltas: readonly Float32Array[], weights: readonly number[], out: Float64Array, divisor: Float64Array): void {
-  const n = out.length;
-  for (let i = 0; i < n; i++) {
-    let sum = 0;
-    for (let k = 0; k < deltas.length; k++) sum += weights[k]! * deltas[k]![i]!;
-    const majority = sum >= 0 ? 1 : -1;
+/**
+ * Adds lambda × the mixed deltas to `base`, element by element in float64. With sign consensus only the weighted
+ * deltas whose sign agrees with the sign of their sum (a zero sum counts as +) are added, and normalization
+ * divides by the weights of those; otherwise by the sum of all weights.
+ */
+function addMixedDeltas(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], consensus: boolean, normalize: boolean, lambda: number): void {
+  const k = deltas.length;
+  const weightSum = weights.reduce((a, b) => a + b, 0);
+  const plainDivisor = normalize && Math.abs(weightSum) >= WEIGHT_SUM_EPS ? weightSum : 1;
+  for (let i = 0; i < base.length; i++) {
     let mixed = 0;
-    let div = 0;
-    for (let k = 0; k < deltas.length; k++) {
-      const wd = weights[k]! * deltas[k]![i]!;
-      if (Math.sign(wd) === majority) {
-        mixed += wd;
-        div += weights[k]!;
+    let divisor = plainDivisor;
+    if (consensus) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) sum += weights[j]! * deltas[j]![i]!;
+      const sign = sum >= 0 ? 1 : -1;
+      let agreeing = 0;
+      for (let j = 0; j < k; j++) {
+        const wd = weights[j]! * deltas[j]![i]!;
+        // 1 when the weighted delta has the elected sign (0 never has), as a number to avoid a branch.
+        const agree = wd * sign > 0 ? 1 : 0;
+        mixed += wd * agree;
+        agreeing += weights[j]! * agree;
       }
+      divisor = normalize && agreeing !== 0 ? agreeing : 1;
+    } else {
+      for (let j = 0; j < k; j++) mixed += weights[j]! * deltas[j]![i]!;
     }
-    out[i] = mixed;
-    divisor[i] = div === 0 ? 1 : div;
+    base[i] = base[i]! + (mixed / divisor) * lambda;
   }
 }
 
@@ -80,29 +91,7 @@ async function mergeTaskVectors(variant: TaskArithmeticVariant, job: MergeJob): 
     weights.push(numberParam(input.params, "weight"));
   }
   if (deltas.length === 0) return base;
-
-  const n = base.length;
-  const mixed = new Float64Array(n);
-  let divisor: Float64Array | number;
-  if (variant.signConsensus) {
-    divisor = new Float64Array(n);
-    signElectedMix(deltas, weights, mixed, divisor);
-  } else {
-    for (let k = 0; k < deltas.length; k++) {
-      const d = deltas[k]!;
-      const w = weights[k]!;
-      for (let i = 0; i < n; i++) mixed[i] += w * d[i]!;
-    }
-    const sum = weights.reduce((a, b) => a + b, 0);
-    divisor = Math.abs(sum) < WEIGHT_SUM_EPS ? 1 : sum;
-  }
-  const normalize = booleanParam(job.params, "normalize");
-  const lambda = numberParam(job.params, "lambda");
-  for (let i = 0; i < n; i++) {
-    let m = mixed[i]!;
-    if (normalize) m /= typeof divisor === "number" ? divisor : divisor[i]!;
-    base[i] = base[i]! + m * lambda;
-  }
+  addMixedDeltas(base, deltas, weights, variant.signConsensus, booleanParam(job.params, "normalize"), numberParam(job.params, "lambda"));
   return base;
 }
 

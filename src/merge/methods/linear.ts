@@ -23,6 +23,8 @@ export const linear: MergeMethod = {
       weightSum += w;
     }
     const divisor = booleanParam(job.params, "normalize") ? weightSum : 1;
-    return Float32Array.from(sum!, (v) => v / divisor);
+    const out = new Float32Array(sum!.length);
+    for (let i = 0; i < out.length; i++) out[i] = sum![i]! / divisor;
+    return out;
   },
 };
