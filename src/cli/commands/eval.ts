@@ -8,7 +8,9 @@ import { BitsmithError } from "../../core/index.js";
 import { BaseLogitsReader, BaseLogitsRecorder, LiveBaseKld, SavedBaseKld, evaluatePerplexity } from "../../eval/index.js";
 import type { ChunkObserver, KldReport, PerplexityProtocol, PerplexityResult } from "../../eval/index.js";
 import type { KvCacheType } from "../../engine/index.js";
+import { availableParallelism } from "node:os";
 import { nodeFileSystem } from "../../node/fs.js";
+import { createNodeKernels } from "../../node/kernels.js";
 import { printJson, progressFor } from "../common.js";
 import { choiceOption, integerOption } from "../option-values.js";
 import { openRunnableModel } from "../run-model.js";
@@ -115,7 +117,7 @@ export function registerEval(program: Command): void {
     .option("--activations <mode>", "ggml: round matmul inputs as llama.cpp does; float32: exact float32 activations", "ggml")
     .option("--kv-cache <type>", "f32 (exact) or f16 (llama.cpp's default cache, flash attention off)", "f32")
     .option("--tokenizer <file>", "llama2.c tokenizer file (default: tok*.bin beside the checkpoint)")
-    .option("--threads <n>", "worker threads (the engine currently computes on 1)")
+    .option("--threads <n>", "threads for the matrix kernels (default: all cores)")
     .option("--json", "machine-readable result")
     .option("--quiet", "no progress bar")
     .addHelpText(
@@ -132,20 +134,22 @@ export function registerEval(program: Command): void {
       const protocol = choiceOption<PerplexityProtocol>(flags.protocol, "--protocol", ["llama", "gptq"]);
       const activations = choiceOption(flags.activations, "--activations", ["ggml", "float32"] as const);
       const kvCacheType = choiceOption<KvCacheType>(flags.kvCache, "--kv-cache", ["f32", "f16"]);
-      if (flags.threads !== undefined) integerOption(flags.threads, "--threads");
+      const threads = flags.threads !== undefined ? integerOption(flags.threads, "--threads", 1, 256) : availableParallelism();
       if (flags.kldBase && flags.kldLogits) throw new BitsmithError("give either --kld-base or --kld-logits, not both");
       const text = await readEvalText(flags.text);
 
       const opened: RunnableModel[] = [];
       const closers: (() => Promise<void>)[] = [];
+      const kernels = await createNodeKernels({ threads });
+      closers.push(() => kernels.close());
       try {
-        const main = await openRunnableModel(path, flags.tokenizer, { activations, kvCacheType });
+        const main = await openRunnableModel(path, flags.tokenizer, { activations, kvCacheType, kernels });
         opened.push(main);
         const tokens = main.tokenizer.encode(text, { addSpecial: true, parseSpecial: false });
         const observers: ChunkObserver[] = [];
         let kld: LiveBaseKld | SavedBaseKld | undefined;
         if (flags.kldBase) {
-          const base = await openRunnableModel(flags.kldBase, undefined, { activations, kvCacheType });
+          const base = await openRunnableModel(flags.kldBase, undefined, { activations, kvCacheType, kernels });
           opened.push(base);
           kld = new LiveBaseKld(base.engine);
         } else if (flags.kldLogits) {
