@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { mergeModels, parseMergeConfig } from "../../src/merge/index.js";
 import { nodeFileSystem } from "../../src/node/fs.js";
+import { openModel } from "../../src/model/open-model.js";
 import { runCli } from "../helpers/cli.js";
 import { greedyTokens } from "../helpers/llama-cpp.js";
 import { STORIES_GGUF, perturbedCopy, storiesHf, tensorValues } from "./stories-fixtures.js";
@@ -231,4 +232,20 @@ test("sharded output with --out-shard-size, and a larger vocabulary resolved by 
   const expected = b.get("lm_head.weight")!.map((v, i) => (v + w.get("lm_head.weight")![i]!) / 2);
   assert.ok(maxAbsDiff(m.get("lm_head.weight")!, expected) < 1e-6);
   assert.equal(JSON.parse(readFileSync(path.join(out, "config.json"), "utf8")).vocab_size, 512);
+});
+
+test("chat_template reaches tokenizer_config.json and the GGUF's tokenizer.chat_template", async () => {
+  const template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}";
+  const yaml = `merge_method: linear\nmodels:\n  - model: ${base}\n    parameters: {weight: 1}\n  - model: ${p1}\n    parameters: {weight: 1}\nchat_template: "${template}"\n`;
+  const hf = path.join(dir, "templated");
+  await mergeModels(nodeFileSystem, parseMergeConfig(yaml, "t.yaml"), hf);
+  assert.equal(JSON.parse(readFileSync(path.join(hf, "tokenizer_config.json"), "utf8")).chat_template, template);
+  const gguf = path.join(dir, "templated.gguf");
+  await mergeModels(nodeFileSystem, parseMergeConfig(yaml, "t.yaml"), gguf);
+  for (const out of [hf, gguf]) {
+    const m = await openModel(nodeFileSystem, out);
+    assert.equal(m.info.tokenizer?.chatTemplate, template, out);
+    assert.equal(m.info.tokenizer?.tokens.length, 512);
+    await m.close();
+  }
 });
