@@ -1,5 +1,5 @@
 /**
- * Engine throughput, single thread: evaluation (perplexity-style forward passes, logits for every position)
+ * Engine throughput on 1 and 2 threads (the Node kernels: WebAssembly SIMD with relaxed-SIMD FMA): evaluation (perplexity-style forward passes, logits for every position)
  * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s.
  *  - stories260K (the reference GGUF, f32 and Q4_0): llama-perplexity's protocol at ctx 128 on ts-head20k;
  *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices,
@@ -13,6 +13,8 @@ import { MemoryByteSource, SeededRandom, tensorType } from "../src/core/index.js
 import type { LlamaHParams, ModelSource, TensorRef, TensorTypeInfo } from "../src/core/index.js";
 import "../src/codecs/index.js";
 import { LlamaEngine } from "../src/engine/index.js";
+import type { Kernels } from "../src/kernels/index.js";
+import { createNodeKernels } from "../src/node/kernels.js";
 import { evaluatePerplexity } from "../src/eval/index.js";
 import { openGgufModel } from "../src/formats/gguf/index.js";
 import { f32ToF16Row } from "../src/numeric/half.js";
@@ -31,18 +33,18 @@ function forwardFlops(h: LlamaHParams, n: number, past: number, outputs: number)
   return 2 * (n * perToken + outputs * h.vocabSize * h.hiddenSize + attention);
 }
 
-async function benchStories(variant: string, out: Record<string, number>): Promise<void> {
+async function benchStories(variant: string, kernels: Kernels, out: Record<string, number>): Promise<void> {
   const file = path.join(REFERENCE, "models", `stories260K-${variant}.gguf`);
   const tokens: number[] = JSON.parse(readFileSync(path.join(REFERENCE, "perplexity", "ts-head20k.tokens.json"), "utf8")).tokens;
   const model = await openGgufModel(nodeFileSystem, file);
-  const engine = await LlamaEngine.create(model);
+  const engine = await LlamaEngine.create(model, { kernels });
   const ctx = 128;
   const chunks = 40;
   await evaluatePerplexity(engine, tokens, { ctx, bosId: 1, maxChunks: 4 }); // warm-up
   const r = await evaluatePerplexity(engine, tokens, { ctx, bosId: 1, maxChunks: chunks });
   const flops = chunks * forwardFlops(engine.hparams, ctx, 0, ctx - ctx / 2);
-  out[`stories260K_${variant}.eval_tokens_per_s`] = r.tokensEvaluated / r.seconds;
-  out[`stories260K_${variant}.eval_gflops`] = flops / r.seconds / 1e9;
+  out[`stories260K_${variant}.t${kernels.threads}.eval_tokens_per_s`] = r.tokensEvaluated / r.seconds;
+  out[`stories260K_${variant}.t${kernels.threads}.eval_gflops`] = flops / r.seconds / 1e9;
   await model.close();
 }
 
@@ -102,35 +104,44 @@ function syntheticLlama(h: LlamaHParams, seed: number): ModelSource {
   return { format: "gguf", name: "synthetic-llama-2048", tensors, metadata: new Map(), info: { architecture: "llama", hparams: h }, close: async () => {} };
 }
 
-async function benchSynthetic(out: Record<string, number>): Promise<void> {
+async function benchSynthetic(kernels: Kernels, out: Record<string, number>): Promise<void> {
   const h = SYNTHETIC;
-  const engine = await LlamaEngine.create(syntheticLlama(h, 1));
+  const engine = await LlamaEngine.create(syntheticLlama(h, 1), { kernels });
+  const t = kernels.threads;
   const n = 128;
   const rnd = new SeededRandom(2);
   const tokens = Array.from({ length: n }, () => rnd.int(h.vocabSize));
-  let t = performance.now();
+  await engine.forward(tokens.slice(0, 8)); // warm-up
+  let start = performance.now();
   await engine.forward(tokens);
-  let seconds = (performance.now() - t) / 1000;
-  out["synthetic2048.eval_tokens_per_s"] = n / seconds;
-  out["synthetic2048.eval_gflops"] = forwardFlops(h, n, 0, n) / seconds / 1e9;
+  let seconds = (performance.now() - start) / 1000;
+  out[`synthetic2048.t${t}.eval_tokens_per_s`] = n / seconds;
+  out[`synthetic2048.t${t}.eval_gflops`] = forwardFlops(h, n, 0, n) / seconds / 1e9;
 
   const cache = engine.newCache(n + 8);
   await engine.forward(tokens.slice(0, 32), { caches: [cache], logits: "last" });
   const steps = 4;
-  t = performance.now();
+  start = performance.now();
   for (let i = 0; i < steps; i++) await engine.forward([tokens[32 + i]!], { caches: [cache], logits: "last" });
-  seconds = (performance.now() - t) / 1000;
+  seconds = (performance.now() - start) / 1000;
   let flops = 0;
   for (let i = 0; i < steps; i++) flops += forwardFlops(h, 1, 32 + i, 1);
-  out["synthetic2048.generate_tokens_per_s"] = steps / seconds;
-  out["synthetic2048.generate_gflops"] = flops / seconds / 1e9;
+  out[`synthetic2048.t${t}.generate_tokens_per_s`] = steps / seconds;
+  out[`synthetic2048.t${t}.generate_gflops`] = flops / seconds / 1e9;
 }
 
 export async function benchEngine(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  await benchStories("f32", out);
-  await benchStories("Q4_0", out);
-  await benchSynthetic(out);
+  for (const threads of [1, 2]) {
+    const kernels = await createNodeKernels({ threads });
+    try {
+      await benchStories("f32", kernels, out);
+      await benchStories("Q4_0", kernels, out);
+      await benchSynthetic(kernels, out);
+    } finally {
+      await kernels.close();
+    }
+  }
   return out;
 }
 

@@ -4,7 +4,9 @@
  * function on their own instance of the same module over the same memory (src/node/pool-worker.ts).
  */
 import { tensorType } from "../core/index.js";
+import type { TensorTypeInfo } from "../core/index.js";
 import { toFloat32 } from "../codecs/convert.js";
+import { WASM_DECODERS } from "./wasm/decode-module.js";
 import { GEMM_ACCUMULATE, GEMM_F64 } from "./wasm/gemm-module.js";
 
 /** C [m × n] (+)= A · Bᵀ; addresses in bytes, leading dimensions in elements. */
@@ -41,9 +43,30 @@ export interface DecodeGemmTask extends Omit<GemmTask, "kind" | "b" | "ldb"> {
 
 export type KernelTask = GemmTask | DecodeGemmTask;
 
-/** The exports of the generated kernel module (see wasm/gemm-module.ts). */
+/** The exports of the generated kernel module (see wasm/gemm-module.ts and wasm/decode-module.ts). */
 export interface KernelExports {
   gemm_nt(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, flags: number, scratch: number): void;
+  /** decode_f16, decode_bf16, decode_q8_0, decode_q4_0 (src, dst, blocks). */
+  [decoder: `decode_${string}`]: (src: number, dst: number, blocks: number) => void;
+}
+
+/**
+ * Decodes `count` values of `type` from address `src` to float32s at `dst`: whole blocks by the WebAssembly
+ * decoder when the type has one, the rest (and other types) by the codecs.
+ */
+export function decodeRows(exports: KernelExports, memory: WebAssembly.Memory, type: TensorTypeInfo, src: number, dst: number, count: number): void {
+  const wasm = WASM_DECODERS[type.name];
+  let done = 0;
+  if (wasm) {
+    const blocks = Math.floor(count / wasm.values);
+    exports[`decode_${type.name.toLowerCase()}`]!(src, dst, blocks);
+    done = blocks * wasm.values;
+  }
+  if (done === count) return;
+  const rest = count - done;
+  const srcOffset = src + (done / type.blockSize) * type.typeSize;
+  const bytes = new Uint8Array(memory.buffer, srcOffset, (rest / type.blockSize) * type.typeSize);
+  toFloat32(bytes, type, rest, new Float32Array(memory.buffer, dst + 4 * done, rest));
 }
 
 export function runKernelTask(exports: KernelExports, memory: WebAssembly.Memory, task: KernelTask): void {
@@ -57,8 +80,7 @@ export function runKernelTask(exports: KernelExports, memory: WebAssembly.Memory
   const type = tensorType(t.type)!;
   for (let r0 = 0; r0 < t.n; r0 += t.chunkRows) {
     const rows = Math.min(t.chunkRows, t.n - r0);
-    const src = new Uint8Array(memory.buffer, t.w + r0 * t.rowBytes, rows * t.rowBytes);
-    toFloat32(src, type, rows * t.k, new Float32Array(memory.buffer, t.decoded, rows * t.k));
+    decodeRows(exports, memory, type, t.w + r0 * t.rowBytes, t.decoded, rows * t.k);
     exports.gemm_nt(t.m, rows, t.k, t.a, t.lda, t.decoded, t.k, t.c + 4 * r0, t.ldc, flags, t.scratch);
   }
 }

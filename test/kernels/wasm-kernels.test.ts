@@ -145,7 +145,7 @@ test("every thread count and both paths (direct for few rows, packed for many) g
   }
 });
 
-test("matmul decodes F32, F16, Q8_0 and Q4_K weights: close to x·dequantized(W)ᵀ, the same bits placed or not, on 1 and 3 threads", async () => {
+test("matmul decodes F32, F16, BF16, Q8_0, Q4_0 and Q4_K weights: close to x·dequantized(W)ᵀ, the same bits placed or not, on 1 and 3 threads", async () => {
   const one = await kernels(1);
   const three = await kernels(3);
   const rnd = new SeededRandom(21);
@@ -153,7 +153,7 @@ test("matmul decodes F32, F16, Q8_0 and Q4_K weights: close to x·dequantized(W)
   const cols = 512;
   const outDim = 203;
   const x = rnd.fillNormal(new Float32Array(rows * cols), 1);
-  for (const name of ["F32", "F16", "Q8_0", "Q4_K"]) {
+  for (const name of ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K"]) {
     const type = tensorType(name)!;
     const data = requireCodec(name).quantize(rnd.fillNormal(new Float32Array(outDim * cols), 0.1), outDim, cols);
     const deq = requireCodec(name).dequantize(data, outDim * cols);

@@ -186,6 +186,37 @@ export const f32x4 = {
   relaxedMadd: (a: Expr, b: Expr, c: Expr) => expr("v128", [check(a, "v128", "madd"), check(b, "v128", "madd"), check(c, "v128", "madd")], simdOp(0x105)),
 };
 
+const v128Unary = (code: number, what: string) => (a: Expr) => expr("v128", [check(a, "v128", what)], simdOp(code));
+const v128Binary = (code: number, what: string) => (a: Expr, b: Expr) => expr("v128", [check(a, "v128", what), check(b, "v128", what)], simdOp(code));
+const v128Shift = (code: number, what: string) => (a: Expr, count: number) => expr("v128", [check(a, "v128", what), i32.const(count)], simdOp(code));
+
+/** Bitwise 128-bit operations, loads and integer-lane SIMD (for decoding stored weights). */
+export const v128 = {
+  /** Four 32-bit lanes of constant bits. */
+  i32x4: (lanes: readonly [number, number, number, number]): Expr => ({
+    type: "v128",
+    emit: (out) => {
+      simdOp(0x0c)(out);
+      for (const l of lanes) for (let i = 0; i < 4; i++) out.byte((l >>> (8 * i)) & 0xff);
+    },
+  }),
+  /** One 16-bit value from memory in all eight lanes. */
+  load16Splat: (addr: Expr, offset = 0) => expr("v128", [check(addr, "i32", "v128.load16_splat")], (out) => (simdOp(0x08)(out), memarg(out, 1, offset))),
+  and: v128Binary(0x4e, "v128.and"),
+  or: v128Binary(0x50, "v128.or"),
+  i8x16Sub: v128Binary(0x71, "i8x16.sub"),
+  i8x16ShrU: v128Shift(0x6d, "i8x16.shr_u"),
+  i16x8ExtendLowI8S: v128Unary(0x87, "i16x8.extend_low_i8x16_s"),
+  i16x8ExtendHighI8S: v128Unary(0x88, "i16x8.extend_high_i8x16_s"),
+  i32x4ExtendLowI16S: v128Unary(0xa7, "i32x4.extend_low_i16x8_s"),
+  i32x4ExtendHighI16S: v128Unary(0xa8, "i32x4.extend_high_i16x8_s"),
+  i32x4ExtendLowI16U: v128Unary(0xa9, "i32x4.extend_low_i16x8_u"),
+  i32x4ExtendHighI16U: v128Unary(0xaa, "i32x4.extend_high_i16x8_u"),
+  i32x4Shl: v128Shift(0xab, "i32x4.shl"),
+  i32x4GtS: v128Binary(0x3b, "i32x4.gt_s"),
+  f32x4ConvertI32S: v128Unary(0xfa, "f32x4.convert_i32x4_s"),
+};
+
 /** Statements of one function body; control flow is structured (blocks and loops). */
 export class FunctionBuilder {
   readonly body = new ByteWriter();
