@@ -1,5 +1,5 @@
 export { LlamaEngine, ropeConfig, runnableHParams } from "./llama-engine.js";
-export { BlockScratch, applyLinear, forwardLlamaBlock, loadLlamaBlockWeights } from "./block.js";
+export { BlockScratch, applyLinear, forwardAttention, forwardLlamaBlock, forwardMlp, loadLlamaBlockWeights } from "./block.js";
 export type { BlockBatch, LinearLoader, LlamaBlockWeights } from "./block.js";
 export type { EngineOptions, ForwardOptions, ForwardResult, LogitsSelection, SequenceLogits } from "./llama-engine.js";
 export type { ForwardHooks } from "./hooks.js";
