@@ -14,6 +14,7 @@ import { openGgufModel } from "../../src/formats/gguf/index.js";
 import { convertToHf } from "../../src/convert/to-hf.js";
 import { quantizeModel } from "../../src/quantize/quantize-model.js";
 import type { QuantizeModelOptions } from "../../src/quantize/quantize-model.js";
+import { DEMO_MODEL_ARG } from "../../src/demo/demo-source.js";
 import { greedyTokens } from "../helpers/llama-cpp.js";
 import { F32_GGUF, LLAMA2C, MODELS } from "./reference-models.js";
 
@@ -46,6 +47,14 @@ test("node-llama-cpp generates from bitsmith's quantized files as from llama.cpp
       await quantize(F32_GGUF, out, { type });
       assert.equal((await greedyTokens(out, PROMPT, 16)).length, 16, type);
     }
+    // stories260K's rows (64, 172) never fit a k-quant block; the demo model's (256, 768) do.
+    const demo = path.join(dir, "demo-Q4_K_M.gguf");
+    await quantize(DEMO_MODEL_ARG, demo, { type: "Q4_K_M" });
+    const m = await openGgufModel(nodeFileSystem, demo);
+    const types = new Set(m.tensors.map((t) => t.type.name));
+    await m.close();
+    assert.ok(types.has("Q4_K") && types.has("Q6_K"), [...types].join(","));
+    assert.equal((await greedyTokens(demo, "Hello", 8)).length, 8);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
