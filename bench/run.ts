@@ -4,6 +4,7 @@
  */
 import { benchCodecs } from "./codecs.js";
 import { benchConvert } from "./convert.js";
+import { benchKernels } from "./kernels.js";
 import { benchMerge } from "./merge.js";
 import { benchQuantize } from "./quantize.js";
 import { benchSafetensors } from "./safetensors.js";
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<str
   merge: benchMerge,
   quantize: benchQuantize,
   codecs: () => benchCodecs(),
+  kernels: benchKernels,
 };
 
 const wanted = process.argv.slice(2);
