@@ -24,7 +24,7 @@ import { readImatrix } from "../../src/formats/imatrix/index.js";
 import type { Imatrix } from "../../src/formats/imatrix/index.js";
 import { quantizeModel } from "../../src/quantize/quantize-model.js";
 import type { QuantizeModelOptions } from "../../src/quantize/quantize-model.js";
-import { F32_GGUF, IMATRIX_GGUF, LLAMA2C, MODELS, referenceQuantizations } from "./reference-models.js";
+import { F32_GGUF, IMATRIX_DAT, IMATRIX_GGUF, LLAMA2C, MODELS, referenceQuantizations } from "./reference-models.js";
 import { writeSyntheticLlama } from "./synthetic-model.js";
 
 function tmpDir(): string {
@@ -75,6 +75,20 @@ test("each reference recipe gives llama-quantize's file byte for byte (metadata,
         assert.fail(`${path.basename(ref.file)}: files differ`);
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the legacy .dat imatrix of the same run gives the same Q4_0-imatrix file as the GGUF one", async () => {
+  const dir = tmpDir();
+  try {
+    const ref = referenceQuantizations().find((r) => r.imatrixArg)!;
+    const out = path.join(dir, "q.gguf");
+    // Recorded under the name llama-quantize was given, so the metadata can match too.
+    const imatrix = { ...(await readImatrix(nodeFileSystem, IMATRIX_DAT)), source: ref.imatrixArg! };
+    await quantizeFile(F32_GGUF, out, { type: ref.type, tensorTypes: ref.tensorTypes, imatrix });
+    assert.ok(readFileSync(out).equals(readFileSync(ref.file)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
