@@ -6,7 +6,9 @@
  *    the path of runtimes without relaxed SIMD);
  *  - the same shapes through OpenBLAS (cblas_sgemm / cblas_sgemv, bench/openblas-gemm.c compiled here) when a C
  *    compiler and libopenblas-dev are installed, and the ratios bitsmith / OpenBLAS; skipped otherwise.
- * Wall-clock figures drop when other processes share the cores: loadavg_1min is reported for context.
+ * Wall-clock figures drop when other processes share the cores (loadavg_1min is reported for context). On one
+ * thread the bench also reports GFLOP/s by the process's CPU time ("_cpu" keys, for both bitsmith and OpenBLAS),
+ * which such load does not inflate; the "_cpu_vs_openblas" ratio is then the steadier comparison.
  * Run directly: node dist/bench/kernels.js
  */
 import { execFileSync } from "node:child_process";
@@ -15,6 +17,7 @@ import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SeededRandom } from "../src/core/index.js";
+import type { Kernels } from "../src/kernels/index.js";
 import { createNodeKernels } from "../src/node/kernels.js";
 
 const SHAPES: { name: string; m: number; n: number; k: number; runs: number }[] = [
@@ -25,26 +28,28 @@ const SHAPES: { name: string; m: number; n: number; k: number; runs: number }[] 
 ];
 const THREADS = [1, 2];
 
-async function benchBitsmith(threads: number, relaxed: boolean, out: Record<string, number>, label: string): Promise<void> {
-  const kernels = await createNodeKernels({ threads, relaxed, kind: "wasm" });
+/**
+ * Best GFLOP/s of `runs` calls of C = A·Bᵀ by wall clock and by process CPU time (after one warm-up call, which
+ * also lets V8 optimise).
+ */
+function gflops(kernels: Kernels, m: number, n: number, k: number, runs: number): { wall: number; cpu: number } {
   const rnd = new SeededRandom(1);
-  try {
-    for (const { name, m, n, k, runs } of SHAPES) {
-      const a = rnd.fillNormal(kernels.allocate(m * k), 1);
-      const b = rnd.fillNormal(kernels.allocate(n * k), 1);
-      const c = kernels.allocate(m * n);
-      let best = Infinity;
-      for (let r = 0; r <= runs; r++) {
-        const t = performance.now();
-        kernels.gemmNT(m, n, k, a, 0, k, b, 0, k, c, 0, n);
-        if (r > 0) best = Math.min(best, performance.now() - t); // run 0 warms up (and lets V8 optimise the code)
-      }
-      out[`${name}.t${threads}.${label}_gflops`] = (2 * m * n * k) / best / 1e6;
-      for (const v of [a, b, c]) kernels.release(v);
-    }
-  } finally {
-    await kernels.close();
+  const a = rnd.fillNormal(kernels.allocate(m * k), 1);
+  const b = rnd.fillNormal(kernels.allocate(n * k), 1);
+  const c = kernels.allocate(m * n);
+  let best = Infinity;
+  let bestCpu = Infinity;
+  for (let r = 0; r <= runs; r++) {
+    const t = performance.now();
+    const u = process.cpuUsage();
+    kernels.gemmNT(m, n, k, a, 0, k, b, 0, k, c, 0, n);
+    const used = process.cpuUsage(u);
+    if (r === 0) continue;
+    best = Math.min(best, performance.now() - t);
+    bestCpu = Math.min(bestCpu, (used.user + used.system) / 1000);
   }
+  for (const v of [a, b, c]) kernels.release(v);
+  return { wall: (2 * m * n * k) / best / 1e6, cpu: (2 * m * n * k) / bestCpu / 1e6 };
 }
 
 /** Compiles the OpenBLAS driver; undefined when there is no compiler or no OpenBLAS. */
@@ -62,29 +67,38 @@ function buildOpenBlas(dir: string): string | undefined {
   return undefined;
 }
 
-function benchOpenBlas(binary: string, out: Record<string, number>): void {
-  for (const threads of THREADS) {
-    for (const { name, m, n, k, runs } of SHAPES) {
-      const text = execFileSync(binary, [m, n, k, runs].map(String), { env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads) }, encoding: "utf8" });
-      out[`${name}.t${threads}.openblas_gflops`] = Number(text.trim());
-    }
-  }
+function openBlasGflops(binary: string, threads: number, m: number, n: number, k: number, runs: number): { wall: number; cpu: number } {
+  const text = execFileSync(binary, [m, n, k, runs].map(String), { env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads) }, encoding: "utf8" });
+  const [wall, cpu] = text.trim().split(/\s+/).map(Number);
+  return { wall: wall!, cpu: cpu! };
 }
 
+/** Each shape runs on bitsmith's two paths and OpenBLAS back to back, so load from other processes hits all alike. */
 export async function benchKernels(): Promise<Record<string, number>> {
   const out: Record<string, number> = { loadavg_1min: loadavg()[0]! };
-  for (const threads of THREADS) {
-    await benchBitsmith(threads, true, out, "fma");
-    await benchBitsmith(threads, false, out, "simd128");
-  }
   const dir = mkdtempSync(path.join(tmpdir(), "bitsmith-openblas-"));
   try {
-    const binary = buildOpenBlas(dir);
-    if (binary) {
-      benchOpenBlas(binary, out);
-      for (const key of Object.keys(out).filter((k) => k.endsWith(".openblas_gflops"))) {
-        const base = key.slice(0, -".openblas_gflops".length);
-        for (const label of ["fma", "simd128"]) out[`${base}.${label}_vs_openblas`] = out[`${base}.${label}_gflops`]! / out[key]!;
+    const openblas = buildOpenBlas(dir);
+    for (const threads of THREADS) {
+      const paths = { fma: await createNodeKernels({ threads, relaxed: true, kind: "wasm" }), simd128: await createNodeKernels({ threads, relaxed: false, kind: "wasm" }) };
+      try {
+        for (const { name, m, n, k, runs } of SHAPES) {
+          const key = `${name}.t${threads}`;
+          const results: Record<string, { wall: number; cpu: number }> = {};
+          for (const [label, kernels] of Object.entries(paths)) results[label] = gflops(kernels, m, n, k, runs);
+          if (openblas) results.openblas = openBlasGflops(openblas, threads, m, n, k, runs);
+          for (const [label, r] of Object.entries(results)) {
+            out[`${key}.${label}_gflops`] = r.wall;
+            if (threads === 1) out[`${key}.${label}_cpu_gflops`] = r.cpu;
+          }
+          if (!results.openblas) continue;
+          for (const label of Object.keys(paths)) {
+            out[`${key}.${label}_vs_openblas`] = results[label]!.wall / results.openblas.wall;
+            if (threads === 1) out[`${key}.${label}_cpu_vs_openblas`] = results[label]!.cpu / results.openblas.cpu;
+          }
+        }
+      } finally {
+        await Promise.all(Object.values(paths).map((k) => k.close()));
       }
     }
   } finally {
