@@ -4,7 +4,8 @@
  * magnitude (AWQ's s_x) and mean square (llama.cpp's importance matrix, the Hessian's diagonal / 2).
  */
 import { BitsmithError } from "../core/index.js";
-import { gemmNT } from "../kernels/matmul.js";
+import { defaultKernels } from "../kernels/index.js";
+import type { Kernels } from "../kernels/index.js";
 
 /** Input channels per tile of XᵀX: only tiles on or above the diagonal are computed (H is symmetric). */
 const GRAM_TILE = 128;
@@ -13,10 +14,13 @@ export class HessianAccumulator {
   /** Σ xᵀx over the tokens seen; upper triangle only until hessian() mirrors it. */
   private readonly sums: Float64Array;
   private tokens = 0;
-  private transposed = new Float32Array(0);
-  private tile = new Float32Array(0);
+  private transposed: Float32Array = new Float32Array(0);
+  private tile: Float32Array = new Float32Array(0);
 
-  constructor(readonly cols: number) {
+  constructor(
+    readonly cols: number,
+    private readonly kernels: Kernels = defaultKernels(),
+  ) {
     this.sums = new Float64Array(cols * cols);
   }
 
@@ -30,14 +34,21 @@ export class HessianAccumulator {
     if (x.length < rows * n) throw new BitsmithError(`activation batch holds ${x.length} values, ${rows} × ${n} needed`);
     if (rows === 0) return;
     // XᵀX = (Xᵀ)(Xᵀ)ᵀ: the kernel's A·Bᵀ form on the transposed batch, whose rows are input channels.
-    if (this.transposed.length < rows * n) this.transposed = new Float32Array(rows * n);
+    if (this.transposed.length < rows * n) {
+      this.kernels.release(this.transposed);
+      this.transposed = this.kernels.allocate(rows * n);
+    }
     const xt = this.transposed;
     for (let r = 0; r < rows; r++) for (let c = 0; c < n; c++) xt[c * rows + r] = x[r * n + c]!;
-    if (this.tile.length < GRAM_TILE * n) this.tile = new Float32Array(GRAM_TILE * n);
+    if (this.tile.length < GRAM_TILE * n) {
+      this.kernels.release(this.tile);
+      this.tile = this.kernels.allocate(GRAM_TILE * n);
+    }
     for (let r0 = 0; r0 < n; r0 += GRAM_TILE) {
       const m = Math.min(GRAM_TILE, n - r0);
       const width = n - r0;
-      gemmNT(m, width, rows, xt, r0 * rows, rows, xt, r0 * rows, rows, this.tile, 0, width);
+      // Float32 products summed in float64 lanes, then added to the float64 totals.
+      this.kernels.gemmNT(m, width, rows, xt, r0 * rows, rows, xt, r0 * rows, rows, this.tile, 0, width, { accumulation: "float64" });
       for (let i = 0; i < m; i++) {
         const h = (r0 + i) * n + r0;
         const t = i * width;
@@ -45,6 +56,14 @@ export class HessianAccumulator {
       }
     }
     this.tokens += rows;
+  }
+
+  /** Gives the kernel buffers back (the accumulator takes no more batches; hessian() still works). */
+  release(): void {
+    this.kernels.release(this.transposed);
+    this.kernels.release(this.tile);
+    this.transposed = new Float32Array(0);
+    this.tile = new Float32Array(0);
   }
 
   /** H = 2·XᵀX / n as a full symmetric n × n matrix (a new array); all zeros before any token. */

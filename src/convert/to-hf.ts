@@ -21,12 +21,12 @@ export interface ConvertToHfOptions {
   progress?: Progress;
 }
 
-const HF_CLASS: Record<string, { modelType: string; cls: string }> = {
+export const HF_CLASS: Record<string, { modelType: string; cls: string }> = {
   llama: { modelType: "llama", cls: "LlamaForCausalLM" },
   qwen2: { modelType: "qwen2", cls: "Qwen2ForCausalLM" },
 };
 
-function hfConfig(architecture: string, h: LlamaHParams, source: ModelSource, dtype: string): Record<string, unknown> {
+export function hfConfig(architecture: string, h: LlamaHParams, source: ModelSource, dtype: string): Record<string, unknown> {
   const cls = HF_CLASS[architecture]!;
   const t = source.info.tokenizer;
   const config: Record<string, unknown> = {

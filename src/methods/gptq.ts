@@ -233,7 +233,7 @@ export function gptqQuantize(name: string, w: Float32Array, rows: number, cols: 
       outFeatures: rows,
       inFeatures: cols,
       bits: scheme.bits,
-      groupSize: scheme.groupSize === -1 || group === cols ? -1 : group,
+      groupSize: scheme.groupSize === -1 ? -1 : group,
       symmetric: scheme.symmetric,
       codes: codes!,
       scales: scales!,
