@@ -232,6 +232,11 @@ test("sharded output with --out-shard-size, and a larger vocabulary resolved by 
   const expected = b.get("lm_head.weight")!.map((v, i) => (v + w.get("lm_head.weight")![i]!) / 2);
   assert.ok(maxAbsDiff(m.get("lm_head.weight")!, expected) < 1e-6);
   assert.equal(JSON.parse(readFileSync(path.join(out, "config.json"), "utf8")).vocab_size, 512);
+
+  // The sharded output is an input like any other.
+  const again = path.join(dir, "from-shards");
+  await mergeModels(nodeFileSystem, parseMergeConfig(`merge_method: linear\nmodels:\n  - model: ${out}\n    parameters: {weight: 1}\n`, "s.yaml"), again);
+  assert.deepEqual(await tensorValues(again), m);
 });
 
 test("chat_template reaches tokenizer_config.json and the GGUF's tokenizer.chat_template", async () => {
