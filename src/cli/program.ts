@@ -9,6 +9,7 @@ import { registerDemo } from "./commands/demo.js";
 import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerQuantize } from "./commands/quantize.js";
+import { registerImatrix } from "./commands/imatrix.js";
 import { registerMerge } from "./commands/merge.js";
 import { registerDiff } from "./commands/diff.js";
 import { registerApply } from "./commands/apply.js";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerGenerate(program);
   registerQuantize(program);
+  registerImatrix(program);
   registerMerge(program);
   registerDiff(program);
   registerApply(program);

@@ -18,7 +18,8 @@ function view<T>(ctor: ViewCtor<T>, bytes: Uint8Array, what: string): T {
   const size = ctor.BYTES_PER_ELEMENT;
   if (bytes.length % size !== 0) throw new BitsmithError(`${bytes.length} bytes is not a whole number of ${what} values`);
   if (bytes.byteOffset % size === 0) return new ctor(bytes.buffer, bytes.byteOffset, bytes.length / size);
-  const copy = bytes.slice();
+  // A real copy: on a Node Buffer, slice() would return a view at the same misaligned offset.
+  const copy = new Uint8Array(bytes);
   return new ctor(copy.buffer, 0, bytes.length / size);
 }
 

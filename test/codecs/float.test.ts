@@ -6,6 +6,7 @@ import { bf16ToF32, f16ToF32, f32Bits, f32ToBf16, f32ToF16, f32FromBits } from "
 import { e4m3ToF32, e5m2ToF32, f32ToE4m3, f32ToE5m2 } from "../../src/numeric/fp8.js";
 import { toFloat32, fromFloat32 } from "../../src/codecs/convert.js";
 import { tensorType } from "../../src/core/index.js";
+import { viewF32 } from "../../src/numeric/byte-views.js";
 
 test("F16 and BF16 match ggml's row converters on the reference vectors", { skip: !hasSharedData }, () => {
   assert.deepEqual(failingEntries(["F16", "BF16"]), []);
@@ -78,4 +79,12 @@ test("toFloat32 decodes plain types and fromFloat32 encodes float types", () => 
     shifted.set(enc, 1);
     assert.deepEqual([...toFloat32(shifted.subarray(1), t(name), 4)], name === "BF16" ? [1, -2.5, 3.140625, 65536] : [...src]);
   }
+});
+
+test("byte views read misaligned Node Buffers correctly (a Buffer's slice is not a copy)", () => {
+  const values = Float32Array.of(1.5, -2.25, 3.125);
+  const buf = Buffer.alloc(13);
+  Buffer.from(values.buffer).copy(buf, 1);
+  const misaligned = buf.subarray(1);
+  assert.deepEqual([...viewF32(misaligned)], [...values]);
 });

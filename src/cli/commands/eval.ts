@@ -14,6 +14,7 @@ import { createNodeKernels } from "../../node/kernels.js";
 import { printJson, progressFor } from "../common.js";
 import { choiceOption, integerOption } from "../option-values.js";
 import { openRunnableModel } from "../run-model.js";
+import { readEvalText } from "../text-file.js";
 import type { RunnableModel } from "../run-model.js";
 
 interface EvalFlags {
@@ -31,14 +32,6 @@ interface EvalFlags {
   threads?: string;
   json?: boolean;
   quiet?: boolean;
-}
-
-/** The evaluation text as llama.cpp reads a -f file: the bytes as UTF-8, minus one trailing newline. */
-async function readEvalText(path: string): Promise<string> {
-  const text = await nodeFileSystem.readText(path);
-  const trimmed = text.endsWith("\n") ? text.slice(0, -1) : text;
-  if (trimmed.length === 0) throw new BitsmithError("the text file is empty", { file: path });
-  return trimmed;
 }
 
 const pct = (v: number) => (100 * v).toFixed(3);
