@@ -4,7 +4,7 @@
  * tokenizer files (through convertToHf when the model is in GGUF naming). Every path streams one tensor at a
  * time and leaves no partial file behind.
  */
-import { BitsmithError, silentProgress, utf8Encoder } from "../core/index.js";
+import { BitsmithError, silentProgress, writeFiles } from "../core/index.js";
 import type { FileSystemLike, ModelSource, Progress } from "../core/index.js";
 import { convertToGguf } from "../convert/to-gguf.js";
 import { convertToHf } from "../convert/to-hf.js";
@@ -54,14 +54,6 @@ function reporting(model: ModelSource, progress: Progress): TensorToWrite[] {
       return bytes;
     },
   }));
-}
-
-async function writeFiles(fs: FileSystemLike, dir: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<void> {
-  for (const [name, content] of Object.entries(files)) {
-    const sink = await fs.create(fs.join(dir, name));
-    await sink.write(typeof content === "string" ? utf8Encoder.encode(content) : content);
-    await sink.commit();
-  }
 }
 
 async function writeHfDirectory(fs: FileSystemLike, model: ModelSource, dir: string, options: ModelOutputOptions, progress: Progress): Promise<string[]> {
