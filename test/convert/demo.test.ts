@@ -14,6 +14,7 @@ import { convertToHf } from "../../src/convert/to-hf.js";
 import { toFloat32 } from "../../src/codecs/convert.js";
 import { buildDemoTokenizer } from "../../src/demo/demo-tokenizer.js";
 import { greedyTokens, llamaCppTokenize } from "../helpers/llama-cpp.js";
+import { runCli } from "../helpers/cli.js";
 
 test("the demo model is deterministic per seed and its HF tokenizer agrees with llama.cpp's reading of it", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "bitsmith-demo-"));
@@ -67,6 +68,26 @@ test("@demo converts to a GGUF that llama.cpp loads and runs, tokenizing as Hugg
     assert.equal(ids[0], 1, "BOS first");
     await hf.close();
     await demo.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the README's quick start: quantize @demo to Q4_K_M gives a GGUF of Q4_K/Q6_K tensors that llama.cpp runs", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "bitsmith-quickstart-"));
+  try {
+    const readme = readFileSync(path.join(process.cwd(), "README.md"), "utf8");
+    const command = /```sh\nnpm ci\nnpx bitsmith (.+)\n```/.exec(readme);
+    assert.ok(command, "the quick start is `npm ci` and one `npx bitsmith` command");
+    const args = command[1]!.split(" ").map((a) => (a.endsWith(".gguf") ? path.join(dir, a) : a));
+    const r = runCli(...args, "--quiet");
+    assert.equal(r.status, 0, r.stderr);
+    const out = args.find((a) => a.endsWith(".gguf"))!;
+    const model = await openModel(nodeFileSystem, out);
+    const types = new Set(model.tensors.map((t) => t.type.name));
+    await model.close();
+    assert.ok(types.has("Q4_K") && types.has("Q6_K"), [...types].join(","));
+    assert.equal((await greedyTokens(out, "once upon a time", 4)).length, 4);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
