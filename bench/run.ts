@@ -4,10 +4,12 @@
  */
 import { benchCodecs } from "./codecs.js";
 import { benchConvert } from "./convert.js";
+import { benchEngine } from "./engine.js";
 import { benchKernels } from "./kernels.js";
 import { benchMerge } from "./merge.js";
 import { benchQuantize } from "./quantize.js";
 import { benchSafetensors } from "./safetensors.js";
+import { benchTokenizers } from "./tokenizer.js";
 
 const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<string, number>> = {
   safetensors: benchSafetensors,
@@ -16,6 +18,8 @@ const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<str
   quantize: benchQuantize,
   codecs: () => benchCodecs(),
   kernels: benchKernels,
+  engine: benchEngine,
+  tokenizers: benchTokenizers,
 };
 
 const wanted = process.argv.slice(2);
