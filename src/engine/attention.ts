@@ -4,8 +4,7 @@
  * batch (position past + i) sees positions 0..past + i. Queries are processed in blocks of rows so the
  * masked (future) part of the score matrix is mostly never computed.
  */
-import { gemmNT } from "../kernels/matmul.js";
-import { softmaxInPlace } from "../kernels/vector-ops.js";
+import type { Kernels } from "../kernels/index.js";
 import type { KvCache } from "./kv-cache.js";
 
 const QUERY_BLOCK = 16;
@@ -13,6 +12,8 @@ const QUERY_BLOCK = 16;
 export interface AttentionShape {
   numHeads: number;
   headDim: number;
+  /** The kernels for Q·Kᵀ and P·V (float32 sums, as llama.cpp's). */
+  kernels: Kernels;
   /**
    * Round queries and attention probabilities to fp16 before their products with an fp16 KV cache, as
    * llama.cpp's matmuls against f16 K/V do (flash attention off).
@@ -36,13 +37,13 @@ export function causalAttention(
   layer: number,
   past: number,
 ): void {
-  const { numHeads, headDim } = shape;
+  const { numHeads, headDim, kernels } = shape;
   const group = numHeads / cache.kvHeads;
   const cap = cache.capacity;
   const keys = cache.layerKeys(layer);
   const valuesT = cache.layerValuesT(layer);
   const scale = 1 / Math.sqrt(headDim);
-  const scores = new Float32Array(Math.min(QUERY_BLOCK, n) * (past + n));
+  const scores = kernels.allocate(Math.min(QUERY_BLOCK, n) * (past + n));
   const round = shape.roundToF16;
   if (round) round(q.subarray(row0 * stride, (row0 + n) * stride), q.subarray(row0 * stride), n * stride);
   for (let h = 0; h < numHeads; h++) {
@@ -51,10 +52,11 @@ export function causalAttention(
       const rows = Math.min(QUERY_BLOCK, n - i0);
       const cols = past + i0 + rows;
       const qOff = (row0 + i0) * stride + h * headDim;
-      gemmNT(rows, cols, headDim, q, qOff, stride, keys, g * cap * headDim, headDim, scores, 0, cols);
-      for (let r = 0; r < rows; r++) softmaxInPlace(scores, r * cols, cols, scale, past + i0 + r + 1);
+      kernels.gemmNT(rows, cols, headDim, q, qOff, stride, keys, g * cap * headDim, headDim, scores, 0, cols);
+      kernels.softmaxCausal(scores, 0, rows, cols, scale, past + i0);
       if (round) round(scores, scores, rows * cols);
-      gemmNT(rows, headDim, cols, scores, 0, cols, valuesT, g * headDim * cap, cap, out, qOff, stride);
+      kernels.gemmNT(rows, headDim, cols, scores, 0, cols, valuesT, g * headDim * cap, cap, out, qOff, stride);
     }
   }
+  kernels.release(scores);
 }

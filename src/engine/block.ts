@@ -8,7 +8,7 @@
 import type { LlamaHParams, ModelSource } from "../core/index.js";
 import { defaultKernels } from "../kernels/index.js";
 import type { Kernels } from "../kernels/index.js";
-import { addBiasRows, addInPlace, rmsNormRows, swigluInPlace } from "../kernels/vector-ops.js";
+import { addBiasRows, addInPlace, rmsNormRows } from "../kernels/vector-ops.js";
 import { causalAttention } from "./attention.js";
 import { roundF16 } from "./ggml-activations.js";
 import type { ForwardHooks } from "./hooks.js";
@@ -171,7 +171,7 @@ export async function forwardAttention(
     const cache = batch.caches[i]!;
     cache.store(layer, s.k, s.v, batch.starts[i]!, batch.lengths[i]!, kvDim);
     const roundToF16 = cache.type === "f16" ? roundF16 : undefined;
-    causalAttention({ numHeads, headDim, roundToF16 }, s.q, s.attn, batch.starts[i]!, batch.lengths[i]!, qDim, cache, layer, batch.past[i]!);
+    causalAttention({ numHeads, headDim, roundToF16, kernels: s.kernels }, s.q, s.attn, batch.starts[i]!, batch.lengths[i]!, qDim, cache, layer, batch.past[i]!);
   }
   await linear(w.o, s.attn, s.proj);
   addInPlace(h, s.proj, rows * hidden);
@@ -184,7 +184,7 @@ export async function forwardMlp(hp: LlamaHParams, w: LlamaBlockWeights, h: Floa
   rmsNormRows(h, rows, hidden, w.ffnNorm, hp.rmsNormEps, s.xn);
   await linear(w.gate, s.xn, s.gate);
   await linear(w.up, s.xn, s.up);
-  swigluInPlace(s.gate, s.up, rows * ffn);
+  s.kernels.swiglu(s.gate, s.up, rows * ffn);
   await linear(w.down, s.gate, s.proj);
   addInPlace(h, s.proj, rows * hidden);
 }

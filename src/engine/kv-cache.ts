@@ -27,10 +27,12 @@ export class KvCache {
     /** Largest length the cache may grow to (the model's or the caller's context limit). */
     readonly maxLength = Infinity,
     readonly type: KvCacheType = "f32",
+    /** Where the buffers come from (the engine's kernels, so attention multiplies them in place). */
+    private readonly allocate: (count: number) => Float32Array = (count) => new Float32Array(count),
   ) {
     this.cap = Math.max(1, capacity);
-    this.keys = Array.from({ length: layers }, () => new Float32Array(kvHeads * this.cap * headDim));
-    this.valuesT = Array.from({ length: layers }, () => new Float32Array(kvHeads * headDim * this.cap));
+    this.keys = Array.from({ length: layers }, () => allocate(kvHeads * this.cap * headDim));
+    this.valuesT = Array.from({ length: layers }, () => allocate(kvHeads * headDim * this.cap));
   }
 
   get capacity(): number {
@@ -46,8 +48,8 @@ export class KvCache {
     const cap = Math.min(this.maxLength, Math.max(total, this.cap * 2));
     const d = this.headDim;
     for (let l = 0; l < this.layers; l++) {
-      const k = new Float32Array(this.kvHeads * cap * d);
-      const vt = new Float32Array(this.kvHeads * d * cap);
+      const k = this.allocate(this.kvHeads * cap * d);
+      const vt = this.allocate(this.kvHeads * d * cap);
       for (let h = 0; h < this.kvHeads; h++) {
         k.set(this.keys[l]!.subarray(h * this.cap * d, (h * this.cap + this.length) * d), h * cap * d);
         for (let i = 0; i < d; i++) {

@@ -131,7 +131,7 @@ export class LlamaEngine {
   /** A cache for generation; it grows as needed up to `maxLength` (default: the model's context length). */
   newCache(capacity = 64, maxLength = this.hparams.contextLength): KvCache {
     const hp = this.hparams;
-    return new KvCache(hp.numLayers, hp.numKvHeads, hp.headDim, capacity, maxLength, this.kvCacheType);
+    return new KvCache(hp.numLayers, hp.numKvHeads, hp.headDim, capacity, maxLength, this.kvCacheType, (n) => this.kernels.allocate(n));
   }
 
   /** Runs one sequence. */
@@ -146,7 +146,7 @@ export class LlamaEngine {
     if (options.caches && options.caches.length !== sequences.length) {
       throw new BitsmithError(`${options.caches.length} caches given for ${sequences.length} sequences`);
     }
-    const caches = options.caches ?? sequences.map((s) => new KvCache(hp.numLayers, numKvHeads, headDim, s.length, Infinity, this.kvCacheType));
+    const caches = options.caches ?? sequences.map((s) => new KvCache(hp.numLayers, numKvHeads, headDim, s.length, Infinity, this.kvCacheType, (n) => this.kernels.allocate(n)));
     const starts: number[] = [];
     let rows = 0;
     for (const s of sequences) {

@@ -46,6 +46,8 @@ export type KernelTask = GemmTask | DecodeGemmTask;
 /** The exports of the generated kernel module (see wasm/gemm-module.ts and wasm/decode-module.ts). */
 export interface KernelExports {
   gemm_nt(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, flags: number, scratch: number): void;
+  softmax_causal(ptr: number, rows: number, cols: number, scale: number, first: number): void;
+  swiglu(gate: number, up: number, count: number): void;
   /** decode_f16, decode_bf16, decode_q8_0, decode_q4_0 (src, dst, blocks). */
   [decoder: `decode_${string}`]: (src: number, dst: number, blocks: number) => void;
 }

@@ -8,6 +8,7 @@
 import type { TensorTypeInfo } from "../core/index.js";
 import { toFloat32 } from "../codecs/convert.js";
 import { gemmNT } from "./matmul.js";
+import { softmaxInPlace, swigluInPlace } from "./vector-ops.js";
 
 /** A weight matrix [rows × cols] as stored: rows of `type` (F32 values, F16, or ggml blocks), row-major. */
 export interface WeightMatrix {
@@ -48,6 +49,14 @@ export interface Kernels {
   ): void;
   /** y [rows × W.rows] = x [rows × W.cols] · Wᵀ, decoding W's rows from their type on the fly. */
   matmul(x: Float32Array, rows: number, w: WeightMatrix, y: Float32Array, accumulation?: Accumulation): void;
+  /**
+   * Attention's softmax over `rows` rows of `cols` scores at `offset`, in place: row r keeps its first
+   * first + r + 1 entries (at most cols) as softmax(scale · x) and the rest become 0 (vector-ops.ts's
+   * softmaxInPlace per row).
+   */
+  softmaxCausal(scores: Float32Array, offset: number, rows: number, cols: number, scale: number, first: number): void;
+  /** gate[i] = silu(gate[i]) · up[i] for i < count (vector-ops.ts's swigluInPlace). */
+  swiglu(gate: Float32Array, up: Float32Array, count: number): void;
   /** A zeroed float32 buffer the kernels read and write without copying (give it back with release). */
   allocate(count: number): Float32Array;
   /** `bytes` copied where the kernels use them in place (e.g. a weight's rows), or `bytes` itself. */
@@ -98,6 +107,14 @@ export class ReferenceKernels implements Kernels {
       toFloat32(w.data.subarray(first * rowBytes, (first + count) * rowBytes), type, count * cols, this.scratch);
       gemmNT(rows, count, cols, x, 0, cols, this.scratch, 0, cols, y, first, w.rows);
     }
+  }
+
+  softmaxCausal(scores: Float32Array, offset: number, rows: number, cols: number, scale: number, first: number): void {
+    for (let r = 0; r < rows; r++) softmaxInPlace(scores, offset + r * cols, cols, scale, Math.min(cols, first + r + 1));
+  }
+
+  swiglu(gate: Float32Array, up: Float32Array, count: number): void {
+    swigluInPlace(gate, up, count);
   }
 
   allocate(count: number): Float32Array {

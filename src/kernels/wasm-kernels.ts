@@ -16,6 +16,7 @@ import type { KernelMemoryOptions } from "./kernel-memory.js";
 import type { KernelExecutor } from "./kernel-executor.js";
 import { runKernelTask } from "./kernel-tasks.js";
 import type { KernelExports, KernelTask } from "./kernel-tasks.js";
+import { ReferenceKernels } from "./kernels.js";
 import type { Accumulation, GemmOptions, Kernels, WeightMatrix } from "./kernels.js";
 import { gemmModuleBytes, gemmScratchBytes } from "./wasm/gemm-module.js";
 import { detectWasmSimd } from "./wasm/simd-support.js";
@@ -53,6 +54,8 @@ export class WasmKernels implements Kernels {
   readonly description: string;
   /** Per thread: gemm scratch. */
   private readonly scratch: number[];
+  /** For operands outside the kernels' memory in the row loops. */
+  private readonly reference = new ReferenceKernels();
   /** Returns the memory of buffers from allocate/place that are dropped without release. */
   private readonly reclaim = new FinalizationRegistry<number>((address) => this.memory.release(address));
 
@@ -158,6 +161,19 @@ export class WasmKernels implements Kernels {
       ],
       ([A, B, C]) => this.run(this.split(m, n, k).map((p, i) => this.gemmTask(p, k, A!, B!, C!, accumulate, float64, i))),
     );
+  }
+
+  softmaxCausal(scores: Float32Array, offset: number, rows: number, cols: number, scale: number, first: number): void {
+    const at = this.memory.addressOf(scores);
+    if (at === undefined) return this.reference.softmaxCausal(scores, offset, rows, cols, scale, first);
+    this.exports.softmax_causal(at + 4 * offset, rows, cols, scale, first);
+  }
+
+  swiglu(gate: Float32Array, up: Float32Array, count: number): void {
+    const g = this.memory.addressOf(gate);
+    const u = this.memory.addressOf(up);
+    if (g === undefined || u === undefined) return this.reference.swiglu(gate, up, count);
+    this.exports.swiglu(g, u, count);
   }
 
   matmul(x: Float32Array, rows: number, w: WeightMatrix, y: Float32Array, accumulation: Accumulation = "float32"): void {

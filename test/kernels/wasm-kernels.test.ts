@@ -9,6 +9,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { SeededRandom, tensorType } from "../../src/core/index.js";
 import { requireCodec } from "../../src/codecs/index.js";
+import { ReferenceKernels } from "../../src/kernels/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
 import { GEMM_KC } from "../../src/kernels/wasm/gemm-module.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
@@ -170,5 +171,31 @@ test("matmul decodes F32, F16, BF16, Q8_0, Q4_0 and Q4_K weights: close to x·de
         if (placed) K.release(w.data);
       }
     }
+  }
+});
+
+test("softmaxCausal and swiglu agree with the JavaScript reference within a float32 rounding (odd lengths, masks)", async () => {
+  const K = await kernels(1);
+  const reference = new ReferenceKernels();
+  const rnd = new SeededRandom(31);
+  const ulps = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b) * 2 ** -23, 2 ** -149);
+  for (const [rows, cols, first] of [[1, 1, 0], [3, 3, 0], [5, 17, 9], [16, 130, 100], [2, 4095, 4000]] as const) {
+    const scores = rnd.fillNormal(K.allocate(rows * cols), 4);
+    const want = scores.slice();
+    K.softmaxCausal(scores, 0, rows, cols, 1 / Math.sqrt(8), first);
+    reference.softmaxCausal(want, 0, rows, cols, 1 / Math.sqrt(8), first);
+    for (let i = 0; i < want.length; i++) assert.ok(ulps(scores[i]!, want[i]!) <= 1, `softmax ${rows}x${cols} at ${i}: ${scores[i]} vs ${want[i]}`);
+    K.release(scores);
+  }
+  for (const count of [1, 3, 4, 17, 1001]) {
+    const gate = rnd.fillNormal(K.allocate(count), 3);
+    const up = rnd.fillNormal(K.allocate(count), 1);
+    gate[0] = -200; // e^200 overflows float32, not float64
+    const want = gate.slice();
+    K.swiglu(gate, up, count);
+    reference.swiglu(want, up, count);
+    for (let i = 0; i < count; i++) assert.ok(ulps(gate[i]!, want[i]!) <= 1, `swiglu ${count} at ${i}: ${gate[i]} vs ${want[i]}`);
+    K.release(gate);
+    K.release(up);
   }
 });

@@ -19,6 +19,7 @@
 import { FunctionBuilder, encodeModule, f32, f32x4, f64, f64x2, i32 } from "./wasm-emitter.js";
 import type { Expr, Local, MemoryImport } from "./wasm-emitter.js";
 import { decodeFunctions } from "./decode-module.js";
+import { rowOpFunctions } from "./row-ops-module.js";
 
 /** k values per block (a multiple of 4). */
 export const GEMM_KC = 512;
@@ -409,7 +410,10 @@ function gemmFunction(ix: KernelIndex, { kc: KC, mc: MC }: GemmBlocking): Functi
   return f;
 }
 
-/** The module's bytes: gemm_nt and the functions it calls, and the weight decoders (decode-module.ts). */
+/**
+ * The module's bytes: gemm_nt and the functions it calls, the weight decoders (decode-module.ts) and the row
+ * loops (row-ops-module.ts).
+ */
 export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuffer> {
   const madd: Madd = options.relaxed ? f32x4.relaxedMadd : (x, y, z) => f32x4.add(f32x4.mul(x, y), z);
   const functions = [
@@ -422,5 +426,5 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
     f64TileFunction("direct"),
   ];
   const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6 };
-  return encodeModule(options.memory, [...functions, gemmFunction(ix, options.blocking ?? DEFAULT_BLOCKING), ...decodeFunctions()]);
+  return encodeModule(options.memory, [...functions, gemmFunction(ix, options.blocking ?? DEFAULT_BLOCKING), ...decodeFunctions(), ...rowOpFunctions()]);
 }

@@ -136,16 +136,36 @@ export const i32 = {
 };
 
 /** Scalar float32 memory access. */
+const f32Binary = (code: number, what: string) => (a: Expr, b: Expr) => expr("f32", [check(a, "f32", what), check(b, "f32", what)], (out) => out.byte(code));
+
 export const f32 = {
+  const: (v: number): Expr => ({
+    type: "f32",
+    emit: (out) => {
+      out.byte(0x43);
+      out.append(new Uint8Array(Float32Array.of(v).buffer));
+    },
+  }),
   load: (addr: Expr, offset = 0) => expr("f32", [check(addr, "i32", "f32.load")], (out) => (out.byte(0x2a), memarg(out, 2, offset))),
-  add: (a: Expr, b: Expr) => expr("f32", [check(a, "f32", "f32.add"), check(b, "f32", "f32.add")], (out) => out.byte(0x92)),
+  add: f32Binary(0x92, "f32.add"),
+  mul: f32Binary(0x94, "f32.mul"),
+  max: f32Binary(0x97, "f32.max"),
   /** Rounds a float64 to float32 (nearest even). */
   demote: (a: Expr) => expr("f32", [check(a, "f64", "f32.demote_f64")], (out) => out.byte(0xb6)),
 };
 
 /** Scalar float64. */
 export const f64 = {
+  const: (v: number): Expr => ({
+    type: "f64",
+    emit: (out) => {
+      out.byte(0x44);
+      out.append(new Uint8Array(Float64Array.of(v).buffer));
+    },
+  }),
   add: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.add"), check(b, "f64", "f64.add")], (out) => out.byte(0xa0)),
+  mul: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.mul"), check(b, "f64", "f64.mul")], (out) => out.byte(0xa2)),
+  div: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.div"), check(b, "f64", "f64.div")], (out) => out.byte(0xa3)),
   promote: (a: Expr) => expr("f64", [check(a, "f32", "f64.promote_f32")], (out) => out.byte(0xbb)),
 };
 
@@ -153,8 +173,17 @@ const f64x2Binary = (code: number) => (a: Expr, b: Expr) => expr("v128", [check(
 
 /** 128-bit SIMD, two float64 lanes. */
 export const f64x2 = {
+  splat: (a: Expr) => expr("v128", [check(a, "f64", "f64x2.splat")], simdOp(0x14)),
+  /** Two float64 lanes of constant value. */
+  const: (v: number): Expr => ({ type: "v128", emit: (out) => (simdOp(0x0c)(out), out.append(new Uint8Array(Float64Array.of(v, v).buffer))) }),
   /** Lanes 0 and 1 of a float32 vector, exactly, as two float64. */
   promoteLow: (a: Expr) => expr("v128", [check(a, "v128", "f64x2.promote_low_f32x4")], simdOp(0x5f)),
+  /** Two float64 lanes rounded to float32 in lanes 0 and 1 (lanes 2 and 3 zero). */
+  demoteZero: (a: Expr) => expr("v128", [check(a, "v128", "f32x4.demote_f64x2_zero")], simdOp(0x5e)),
+  sub: f64x2Binary(0xf1),
+  div: f64x2Binary(0xf3),
+  min: f64x2Binary(0xf4),
+  max: f64x2Binary(0xf5),
   extractLane: (a: Expr, lane: number) => expr("f64", [check(a, "v128", "f64x2.extract_lane")], (out) => (simdOp(0x21)(out), out.byte(lane))),
   add: f64x2Binary(0xf0),
   mul: f64x2Binary(0xf2),
@@ -182,6 +211,9 @@ export const f32x4 = {
   add: f32x4Binary(0xe4),
   sub: f32x4Binary(0xe5),
   mul: f32x4Binary(0xe6),
+  div: f32x4Binary(0xe7),
+  min: f32x4Binary(0xe8),
+  max: f32x4Binary(0xe9),
   /** a · b + c, fused or not as the hardware does it (relaxed SIMD; needs the feature). */
   relaxedMadd: (a: Expr, b: Expr, c: Expr) => expr("v128", [check(a, "v128", "madd"), check(b, "v128", "madd"), check(c, "v128", "madd")], simdOp(0x105)),
 };
@@ -213,6 +245,10 @@ export const v128 = {
   i32x4ExtendLowI16U: v128Unary(0xa9, "i32x4.extend_low_i16x8_u"),
   i32x4ExtendHighI16U: v128Unary(0xaa, "i32x4.extend_high_i16x8_u"),
   i32x4Shl: v128Shift(0xab, "i32x4.shl"),
+  i32x4Add: v128Binary(0xae, "i32x4.add"),
+  i64x2Shl: v128Shift(0xcb, "i64x2.shl"),
+  i64x2Add: v128Binary(0xce, "i64x2.add"),
+  i64x2Sub: v128Binary(0xd1, "i64x2.sub"),
   i32x4GtS: v128Binary(0x3b, "i32x4.gt_s"),
   f32x4ConvertI32S: v128Unary(0xfa, "f32x4.convert_i32x4_s"),
 };
