@@ -9,7 +9,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { SeededRandom, tensorType } from "../../src/core/index.js";
 import { requireCodec } from "../../src/codecs/index.js";
-import { ReferenceKernels } from "../../src/kernels/index.js";
+import { ReferenceKernels, WasmKernels } from "../../src/kernels/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
 import { GEMM_KC } from "../../src/kernels/wasm/gemm-module.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
@@ -198,4 +198,24 @@ test("softmaxCausal and swiglu agree with the JavaScript reference within a floa
     K.release(gate);
     K.release(up);
   }
+});
+
+test("without shared memory (a browser page that is not cross-origin isolated) the kernels copy operands in and agree", async () => {
+  const K = await WasmKernels.create({ memory: { shared: false } });
+  const rnd = new SeededRandom(41);
+  const [m, n, k] = [6, 70, 320];
+  const a = K.allocate(m * k);
+  assert.ok(!(a.buffer instanceof SharedArrayBuffer), "allocate gives plain arrays");
+  rnd.fillNormal(a, 1);
+  const b = rnd.fillNormal(new Float32Array(n * k), 1);
+  const c = new Float32Array(m * n);
+  K.gemmNT(m, n, k, a, 0, k, b, 0, k, c, 0, n);
+  const { c: want, abs } = reference(m, n, k, a, 0, k, b, 0, k);
+  assertClose(c, 0, n, want, abs, m, n, k, "unshared");
+  const data = requireCodec("Q8_0").quantize(b, n, k);
+  const y = new Float32Array(m * n);
+  K.matmul(a, m, { rows: n, cols: k, type: tensorType("Q8_0")!, data: K.place(data) }, y, "float64");
+  const deq = requireCodec("Q8_0").dequantize(data, n * k);
+  const r = reference(m, n, k, a, 0, k, deq, 0, k);
+  assertClose(y, 0, n, r.c, r.abs, m, n, k, "unshared Q8_0", true);
 });
