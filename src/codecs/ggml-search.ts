@@ -186,8 +186,11 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: numbe
  * the reference vectors do not reach this case). Some sources clamp the scaled value before rounding instead,
  * which gives different bytes in exactly those cases.
  *
- * Speed: a candidate whose levels equal the previous candidate's has the same sums, fit and error, so it can
- * neither beat nor replace the best one; such candidates skip the error pass (the result is unchanged).
+ * Speed, without changing the result: a candidate whose levels equal the previous candidate's has the same
+ * sums, fit and error, so it can neither beat nor replace the best one and skips its sums. When no weight is
+ * negative the error terms are >= 0, so a partial error sum never decreases: once it reaches the best error
+ * the candidate has lost and the rest of its sum is skipped. Levels are compared without branches (which
+ * mispredict on data).
  */
 export function makeQkxQuants(
   n: number,
@@ -209,11 +212,13 @@ export function makeQkxQuants(
   let max = x0;
   let sumW = weights[0]!;
   let sumX = fr(sumW * x0);
+  let minW = sumW;
   for (let i = 1; i < n; i++) {
     const xi = x[xo + i]!;
     if (xi < min) min = xi;
     if (xi > max) max = xi;
     const w = weights[i]!;
+    if (w < minW) minW = w;
     sumW = fr(sumW + w);
     sumX = fr(sumX + fr(w * xi));
   }
@@ -238,28 +243,32 @@ export function makeQkxQuants(
     minOut[0] = -min;
     return scale;
   }
+  const errorsOnlyGrow = minW >= 0;
   Laux.fill(255, 0, n); // no level is 255: the first candidate always counts as changed
   for (let is = 0; is <= nstep; is++) {
     // `min` is the best fit so far, so both the range and the offset move as the search proceeds.
     iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
-    let changed = false;
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      // nearest_int inline: in range, adding 1.5 * 2^23 leaves the rounded integer in the low bits.
+      const scaled = fr(iscale * fr(x[xo + i]! - min));
+      const v = fr(scaled + 12582912);
+      let l = v >= 8388608 && v < 16777216 ? (v - 12582912) | 0 : nearestInt(scaled);
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      changed |= l ^ Laux[i]!;
+      Laux[i] = l;
+    }
+    if (!changed) continue;
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const xi = x[xo + i]!;
-      const v = fr(iscale * fr(xi - min));
-      const l = Math.max(0, Math.min(nmax, nearestInt(v)));
-      if (l !== Laux[i]) {
-        Laux[i] = l;
-        changed = true;
-      }
+      const l = Laux[i]!;
       const wl = fr(weights[i]! * l);
       sumL = fr(sumL + wl);
       sumL2 = fr(sumL2 + fr(wl * l));
-      sumXL = fr(sumXL + fr(wl * xi));
+      sumXL = fr(sumXL + fr(wl * x[xo + i]!));
     }
-    if (!changed) continue;
     const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
     if (D > 0) {
       let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
@@ -269,13 +278,14 @@ export function makeQkxQuants(
         thisScale = fr(sumXL / sumL2);
       }
       let curError = 0;
-      for (let i = 0; i < n; i++) {
-        let diff = fr(fr(fr(thisScale * Laux[i]!) + thisMin) - x[xo + i]!);
-        diff = useMad ? Math.abs(diff) : fr(diff * diff);
-        curError = fr(curError + fr(weights[i]! * diff));
+      let i = 0;
+      for (; i < n; i++) {
+        const diff = fr(fr(fr(thisScale * Laux[i]!) + thisMin) - x[xo + i]!);
+        curError = fr(curError + fr(weights[i]! * (useMad ? Math.abs(diff) : fr(diff * diff))));
+        if ((i & 7) === 7 && errorsOnlyGrow && !(curError < bestError)) break;
       }
-      if (curError < bestError) {
-        for (let i = 0; i < n; i++) L[lo + i] = Laux[i]!;
+      if (i === n && curError < bestError) {
+        for (let k = 0; k < n; k++) L[lo + k] = Laux[k]!;
         bestError = curError;
         scale = thisScale;
         min = thisMin;
