@@ -137,14 +137,15 @@ export async function loadLinearWeight(source: ModelSource, name: string, rows: 
   const rounding = options.ggmlActivations ? ggmlActivationRounding(t.type) : undefined;
   const accumulation = options.ggmlActivations ? ggmlAccumulation(t.type) : "float32";
   const kernels = options.kernels;
-  if (options.dequantize && t.type.name !== "F32") {
+  if (t.type.name === "F32" && !kernels && read.byteOffset % 4 === 0) {
+    return new Float32LinearWeight(name, rows, cols, new Float32Array(read.buffer, read.byteOffset, rows * cols), rounding, accumulation);
+  }
+  // The weight object keeps the very views the kernels handed out: their memory is reclaimed when those are collected.
+  if (t.type.name === "F32" || options.dequantize) {
     const values = toFloat32(read, t.type, rows * cols, kernels?.allocate(rows * cols));
     return new Float32LinearWeight(name, rows, cols, values, rounding, accumulation);
   }
   const bytes = kernels ? kernels.place(read) : read;
-  if (t.type.name === "F32" && bytes.byteOffset % 4 === 0) {
-    return new Float32LinearWeight(name, rows, cols, new Float32Array(bytes.buffer, bytes.byteOffset, rows * cols), rounding, accumulation);
-  }
   const w = new StoredLinearWeight(name, rows, cols, t, bytes, rounding, accumulation);
   // Decode one row now so a type without a codec fails at load time, naming the tensor.
   try {

@@ -57,9 +57,13 @@ export interface Kernels {
   softmaxCausal(scores: Float32Array, offset: number, rows: number, cols: number, scale: number, first: number): void;
   /** gate[i] = silu(gate[i]) · up[i] for i < count (vector-ops.ts's swigluInPlace). */
   swiglu(gate: Float32Array, up: Float32Array, count: number): void;
-  /** A zeroed float32 buffer the kernels read and write without copying (give it back with release). */
+  /**
+   * A zeroed float32 buffer the kernels read and write without copying. Its memory is given back by release,
+   * or when the returned view is garbage-collected: hold that very view (views made from it do not count)
+   * for as long as the memory is used.
+   */
   allocate(count: number): Float32Array;
-  /** `bytes` copied where the kernels use them in place (e.g. a weight's rows), or `bytes` itself. */
+  /** `bytes` copied where the kernels use them in place (e.g. a weight's rows), or `bytes` itself; as allocate. */
   place(bytes: Uint8Array): Uint8Array;
   /** Gives back a buffer from allocate or place (others are ignored). */
   release(view: ArrayBufferView): void;

@@ -4,13 +4,15 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { openDemoModel } from "../../src/demo/demo-source.js";
 import { LlamaEngine } from "../../src/engine/index.js";
 import { ReferenceKernels } from "../../src/kernels/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
 import { hasSharedData } from "../helpers/paths.js";
-import { logitsTokens, openStories } from "./reference-data.js";
+import { logitsTokens, openStories, readF32 } from "./reference-data.js";
 
 const open: Kernels[] = [];
 after(() => Promise.all(open.map((k) => k.close())));
@@ -49,4 +51,23 @@ test("stories260K f32 and Q4_0 (float64 accumulation) give the same logits on 1 
     assert.ok(diff <= 1e-4, `${variant}: max abs diff to the reference kernels ${diff}`);
     await model.close();
   }
+});
+
+test("weights and buffers in kernel memory survive garbage collection (memory is reclaimed only from dropped owners)", { skip: !hasSharedData && "shared reference data not found" }, async () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const model = await openStories("f32");
+  const want = readF32("logits", "ts-head20k.f32-kvf32-nofa.logits.f32");
+  for (const cacheDequantized of [true, false]) {
+    const engine = await LlamaEngine.create(model, { cacheDequantized, kernels: await kernels(1) });
+    for (let round = 0; round < 2; round++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 20)); // finalizers run
+      const logits = (await engine.forward(logitsTokens())).logits;
+      let diff = 0;
+      for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(logits[i]! - want[i]!));
+      assert.ok(diff <= 1e-4, `max abs diff to llama.cpp ${diff} after a collection`);
+    }
+  }
+  await model.close();
 });
