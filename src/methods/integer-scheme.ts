@@ -31,13 +31,19 @@ export interface IntegerScheme {
   readonly scaleType?: ScaleType;
   /** Search a shrunk range per group (GPTQ's mse grid). */
   readonly clipSearch?: boolean;
+  /**
+   * Smallest zero point of an asymmetric group (default 0). GPTQ's "gptq" checkpoint format stores zero − 1
+   * and so cannot hold 0: with 1 here, a group whose values are all ≥ 0 gets zero 1 and a scale widened to
+   * max / (2^bits − 2) instead.
+   */
+  readonly minZero?: number;
 }
 
-/** Round half to even, as torch.round. */
+/** Round half to even, as torch.round (an integer result; −0 becomes 0). */
 export function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
-  if (d < 0.5) return f;
+  if (d < 0.5) return f + 0;
   if (d > 0.5) return f + 1;
   return f % 2 === 0 ? f : f + 1;
 }
@@ -83,8 +89,13 @@ export function paramsForRange(lo: number, hi: number, scheme: IntegerScheme): G
     lo = -1;
     hi = 1;
   }
+  const minZero = scheme.minZero ?? 0;
   const scale = storedScale((hi - lo) / maxq, type);
-  return { scale, zero: Math.min(maxq, Math.max(0, roundHalfEven(-lo / scale))) };
+  const zero = roundHalfEven(-lo / scale);
+  if (zero >= minZero) return { scale, zero: Math.min(maxq, zero) };
+  // Too small a zero point: fix it at minZero and widen the scale so hi stays representable.
+  const widened = storedScale(Math.max(hi / (maxq - minZero), -lo / minZero), type);
+  return { scale: widened, zero: minZero };
 }
 
 /** The code of x: clamp(round(x / scale) + zero, 0, maxq). */

@@ -16,6 +16,8 @@ import { nodeFileSystem } from "../../node/fs.js";
 import { WorkerRowQuantizer } from "../../node/worker-row-quantizer.js";
 import { integerOption } from "../option-values.js";
 import { formatBytes, printJson, progressFor, withModel } from "../common.js";
+import { addCalibratedQuantizeOptions, runCalibratedQuantize } from "./quantize-calibrated.js";
+import type { CalibratedFlags } from "./quantize-calibrated.js";
 
 interface QuantizeOpts {
   imatrix?: string;
@@ -70,7 +72,7 @@ function planJson(plan: QuantizePlan) {
 }
 
 export function registerQuantize(program: Command): void {
-  program
+  const command = program
     .command("quantize")
     .description("quantize a model to GGUF with llama.cpp's recipes (Q4_K_M, Q8_0, IQ4_XS, ...), byte-identical to llama-quantize")
     .usage("[options] <in> [out.gguf] <TYPE> [threads]")
@@ -95,9 +97,12 @@ export function registerQuantize(program: Command): void {
         "\n\nExamples:\n  bitsmith quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M\n" +
         "  bitsmith quantize model-f16.gguf model-IQ2_XS.gguf IQ2_XS 4 --imatrix imatrix.gguf\n" +
         "  bitsmith quantize ./Mistral-7B-v0.1 mistral-q8_0.gguf Q8_0 --tensor-type 'ffn_down=q6_k'\n" +
-        "  bitsmith quantize model-f16.gguf Q4_K_M --dry-run",
-    )
-    .action(async (input: string, rest: string[], opts: QuantizeOpts) => {
+        "  bitsmith quantize model-f16.gguf Q4_K_M --dry-run\n" +
+        "  bitsmith quantize ./Llama-3.2-1B ./Llama-3.2-1B-GPTQ --method gptq --bits 4 --group-size 128 --calib calib.txt\n" +
+        "  bitsmith quantize ./Llama-3.2-1B llama-gptq-Q4_K.gguf --method gptq --format gguf:Q4_K --calib calib.jsonl",
+    );
+  addCalibratedQuantizeOptions(command).action(async (input: string, rest: string[], opts: QuantizeOpts & CalibratedFlags) => {
+      if (opts.method !== undefined) return runCalibratedQuantize(input, rest, opts);
       const dryRun = opts.dryRun ?? false;
       const args = positionals(input, rest, dryRun);
       parseQuantizeFileType(args.type);

@@ -17,7 +17,6 @@
 import { BitsmithError } from "../../core/index.js";
 import type { ForwardHooks } from "../../engine/index.js";
 import { ChannelStats, HessianAccumulator } from "../../calibrate/activation-stats.js";
-import { defaultKernels } from "../../kernels/index.js";
 import { AWQ_CLIP_TOKENS, clipWeights, searchAwqScales } from "../awq.js";
 import { gptqQuantize } from "../gptq.js";
 import { fp16Value, outlierSaliency, selectOutliers } from "../outliers.js";
@@ -98,6 +97,7 @@ interface Quantized {
   values: Float32Array;
   extra?: Partial<LinearReport>;
   inputScales?: Float64Array;
+  outputScales?: Float64Array;
 }
 
 /** Records a layer's result and makes the block compute with its quantized values. */
@@ -112,7 +112,7 @@ function finish(l: FloatLinear, q: Quantized, note: string | undefined): LinearO
     ...q.extra,
     ...(note ? { note } : {}),
   };
-  return { name: l.name, rows: l.rows, cols: l.cols, weights: q.weights, kept: q.weights ? undefined : q.values, inputScales: q.inputScales, report };
+  return { name: l.name, rows: l.rows, cols: l.cols, weights: q.weights, kept: q.weights ? undefined : q.values, inputScales: q.inputScales, outputScales: q.outputScales, report };
 }
 
 function keepFloat(l: FloatLinear): Quantized {
@@ -162,7 +162,7 @@ export async function quantizeBlockGptq(b: FloatBlock, run: CalibrationRun, opti
   let afterAttention: Float32Array | undefined;
   for (const step of steps) {
     const keys = new Set(step.map((r) => INPUT_OF[r]));
-    const hessians = new Map([...keys].map((k) => [k, new HessianAccumulator(b.linears[step.find((r) => INPUT_OF[r] === k)!].cols)]));
+    const hessians = new Map([...keys].map((k) => [k, new HessianAccumulator(b.linears[step.find((r) => INPUT_OF[r] === k)!].cols, run.kernels)]));
     const mlpOnly = !keys.has("attn_in") && !keys.has("attn_out");
     if (mlpOnly && !afterAttention) afterAttention = await attentionOutput(b, run);
     await run.forward(engineWeights(b), {
@@ -242,7 +242,7 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
     st.add(x, rows);
     if (key === "attn_out" || key === "ffn_out") {
       let g = grams.get(key);
-      if (!g) grams.set(key, (g = new HessianAccumulator(cols)));
+      if (!g) grams.set(key, (g = new HessianAccumulator(cols, run.kernels)));
       g.add(x, rows);
     }
     if (clip) {
@@ -289,7 +289,7 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
     return async (candidate: ReadonlyMap<string, Float32Array>) => {
       const c = candidate.get(l.name)!;
       for (let i = 0; i < delta.length; i++) delta[i] = c[i]! - original[i]!;
-      defaultKernels().gemmNT(l.rows, l.cols, l.cols, delta, 0, l.cols, h, 0, l.cols, product, 0, l.cols, { accumulation: "float64" });
+      run.kernels.gemmNT(l.rows, l.cols, l.cols, delta, 0, l.cols, h, 0, l.cols, product, 0, l.cols, { accumulation: "float64" });
       let sum = 0;
       for (let i = 0; i < delta.length; i++) sum += delta[i]! * product[i]!;
       return sum / (2 * l.rows);
@@ -298,6 +298,7 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
   const attentionLoss = (a.loss ?? "module") === "block" ? "block" : "attention";
 
   const inputScales = new Map<InputKey, Float64Array>();
+  const outputScales = new Map<LinearRole, Float64Array>();
   const ratios = new Map<LinearRole, number>();
   let vBias: Float32Array | undefined;
   for (const m of awqMappings(b)) {
@@ -325,6 +326,7 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
       const p = b.linears[m.prev];
       for (let r = 0; r < p.rows; r++) for (let c = 0; c < p.cols; c++) p.w[r * p.cols + c] = p.w[r * p.cols + c]! / scales[r]!;
       if (m.prev === "v" && b.vBias) vBias = b.vBias.map((v, r) => v / scales[r]!);
+      outputScales.set(m.prev, scales);
     }
     for (const r of m.balance) {
       const l = b.linears[r];
@@ -359,7 +361,7 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
     const { format, note } = formats.get(role)!;
     if (!format) return finish(l, keepFloat(l), note);
     const r = rtnQuantize(l.name, l.w, l.rows, l.cols, format, format.kind === "codec" ? importance(INPUT_OF[role]) : undefined);
-    return finish(l, { ...r, extra: ratios.has(role) ? { awqRatio: ratios.get(role) } : {}, inputScales: inputScales.get(INPUT_OF[role]) }, note);
+    return finish(l, { ...r, extra: ratios.has(role) ? { awqRatio: ratios.get(role) } : {}, inputScales: inputScales.get(INPUT_OF[role]), outputScales: outputScales.get(role) }, note);
   });
   return blockOutcome(b, linears, vBias);
 }

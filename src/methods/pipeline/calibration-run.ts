@@ -7,6 +7,8 @@ import { BitsmithError } from "../../core/index.js";
 import type { LlamaHParams } from "../../core/index.js";
 import { BlockScratch, KvCache, forwardAttention, forwardMlp, ropeAngles } from "../../engine/index.js";
 import type { BlockBatch, ForwardHooks, LinearWeight, LlamaBlockWeights, RopeConfig } from "../../engine/index.js";
+import { defaultKernels } from "../../kernels/index.js";
+import type { Kernels } from "../../kernels/index.js";
 
 /** The whole block, or its attention half (h + attention), or its MLP half (h + MLP). */
 export type BlockPart = "block" | "attention" | "mlp";
@@ -38,7 +40,7 @@ export class CalibrationRun {
 
   /**
    * `windows` of equal length; `batchTokens` bounds the tokens of one forward (at least one window).
-   * `residual`, when given, resumes a run from a saved stream.
+   * `residual`, when given, resumes a run from a saved stream. The block's matrix products run on `kernels`.
    */
   constructor(
     readonly hp: LlamaHParams,
@@ -46,6 +48,7 @@ export class CalibrationRun {
     windows: readonly Int32Array[],
     batchTokens: number,
     residual?: Float32Array,
+    readonly kernels: Kernels = defaultKernels(),
   ) {
     if (windows.length === 0) throw new BitsmithError("no calibration windows", { field: "calibration" });
     const seqLen = windows[0]!.length;
@@ -65,7 +68,7 @@ export class CalibrationRun {
       });
     }
     const maxRows = Math.min(perBatch, windows.length) * seqLen;
-    this.scratch = new BlockScratch(hp, maxRows);
+    this.scratch = new BlockScratch(hp, maxRows, kernels);
     this.work = new Float32Array(maxRows * hp.hiddenSize);
     if (residual) {
       if (residual.length !== this.tokens * hp.hiddenSize) throw new BitsmithError(`saved activations hold ${residual.length} values, ${this.tokens} × ${hp.hiddenSize} expected`, { field: "activations" });

@@ -42,6 +42,11 @@ export interface LinearOutcome {
    * the norm or the previous layer), so the layer acts on the original input as weights / inputScales.
    */
   readonly inputScales?: Float64Array;
+  /**
+   * AWQ: the factors the layer's output rows were divided by (v before o, up before down), so relative to the
+   * original model it computes weights[r][c] · outputScales[r] / inputScales[c].
+   */
+  readonly outputScales?: Float64Array;
   readonly report: LinearReport;
 }
 

@@ -21,14 +21,17 @@ import { outputTensorType } from "../../convert/outtype.js";
 import { transcode } from "../../convert/tensor-transcode.js";
 import { HF_CLASS, hfConfig } from "../../convert/to-hf.js";
 import type { GgufSplitLimits } from "../../formats/gguf/index.js";
-import { writeQuantizedHfModel } from "../../formats/quantized-hf/index.js";
+import { QUANTIZED_LAYOUTS, writeQuantizedHfModel } from "../../formats/quantized-hf/index.js";
 import type { QuantizedLayoutName, QuantizedLayoutOptions, QuantizedLinear, QuantizedLinearSource } from "../../formats/quantized-hf/index.js";
 import type { TensorToWrite } from "../../formats/safetensors/index.js";
 import { computedTensorRef } from "../../merge/derived-source.js";
 import { tokenizerSideFiles } from "../../merge/model-output.js";
+import { runnableHParams } from "../../engine/index.js";
+import { ggufView } from "../../model/gguf-view.js";
 import { ggufToHfName, layerIndex, permuteQkRows, qkPermutationHeads } from "../../model/llama-names.js";
 import { bytesOf, viewF32, viewI32 } from "../../numeric/byte-views.js";
-import { dequantizeWeights } from "../weight-format.js";
+import { dequantizeWeights, formatFits } from "../weight-format.js";
+import type { WeightFormat } from "../weight-format.js";
 import type { BlockOutcome, LinearOutcome } from "./outcome.js";
 import type { QuantizationRun } from "./sequential.js";
 
@@ -144,6 +147,34 @@ export interface QuantizedHfOptions extends QuantizedLayoutOptions {
   readonly maxShardSize?: number;
   /** The model as opened (its directory supplies the tokenizer files of a Hugging Face source). */
   readonly original: ModelSource;
+}
+
+/**
+ * Checks before any work that `layout` can store every block linear of the model quantized in `format`
+ * (packing constraints on the dimensions, bits, group size), naming the first that it cannot.
+ */
+export function checkQuantizedHfLayout(model: ModelSource, format: WeightFormat, layout: QuantizedLayoutName, unfit: "error" | "fallback" = "error"): void {
+  const view = ggufView(model);
+  const h = runnableHParams(view);
+  if (format.kind !== "integer") throw new BitsmithError(`${layout} stores integer groups; ggml types (${format.codec.type.name}) go to a .gguf file`, { field: "format" });
+  const q = h.numHeads * h.headDim;
+  const kv = h.numKvHeads * h.headDim;
+  const shapes: [string, number, number][] = [
+    ["self_attn.q_proj", q, h.hiddenSize],
+    ["self_attn.k_proj", kv, h.hiddenSize],
+    ["self_attn.v_proj", kv, h.hiddenSize],
+    ["self_attn.o_proj", h.hiddenSize, q],
+    ["mlp.gate_proj", h.intermediateSize, h.hiddenSize],
+    ["mlp.up_proj", h.intermediateSize, h.hiddenSize],
+    ["mlp.down_proj", h.hiddenSize, h.intermediateSize],
+  ];
+  const target = QUANTIZED_LAYOUTS[layout];
+  for (const [module, rows, cols] of shapes) {
+    const { scheme } = format;
+    const groupSize = formatFits(format, cols) || unfit === "error" ? scheme.groupSize : -1;
+    const shape = { name: `model.layers.0.${module}`, outFeatures: rows, inFeatures: cols, bits: scheme.bits, groupSize, symmetric: scheme.symmetric };
+    target.check(shape, { bits: scheme.bits, groupSize, symmetric: scheme.symmetric, actOrder: false }, { options: {}, config: {} });
+  }
 }
 
 /** Row r of the HF-ordered matrix is row perm[r] of the GGUF-ordered one (identity unless Q/K). */

@@ -79,6 +79,7 @@ interface StoredLinear {
   hasGIdx?: boolean;
   outliers?: boolean;
   inputScales?: boolean;
+  outputScales?: boolean;
   report: LinearReport;
 }
 
@@ -201,16 +202,17 @@ function blockMetadata(metadata: ReadonlyMap<string, string>, file: string): { l
 }
 
 function describe(l: LinearOutcome, p: string, tensors: TensorToWrite[]): StoredLinear {
-  const base = { name: l.name, rows: l.rows, cols: l.cols, report: l.report };
+  const base = { name: l.name, rows: l.rows, cols: l.cols, report: l.report, inputScales: !!l.inputScales, outputScales: !!l.outputScales };
   if (l.inputScales) tensors.push(tensor(p + "input_scales", "F64", [l.cols], bytesOf(l.inputScales)));
+  if (l.outputScales) tensors.push(tensor(p + "output_scales", "F64", [l.rows], bytesOf(l.outputScales)));
   const w = l.weights;
   if (!w) {
     tensors.push(tensor(p + "kept", "F32", [l.rows, l.cols], bytesOf(l.kept!)));
-    return { ...base, kind: "float", inputScales: !!l.inputScales };
+    return { ...base, kind: "float" };
   }
   if (w.kind === "codec") {
     tensors.push(tensor(p + "ggml", "U8", [w.bytes.length], w.bytes));
-    return { ...base, kind: "codec", typeName: w.typeName, inputScales: !!l.inputScales };
+    return { ...base, kind: "codec", typeName: w.typeName };
   }
   const q = w.linear;
   tensors.push(tensor(p + "codes", "U8", [l.rows, l.cols], q.codes), tensor(p + "scales", "F32", [q.scales.length], bytesOf(q.scales)));
@@ -230,12 +232,18 @@ function describe(l: LinearOutcome, p: string, tensors: TensorToWrite[]): Stored
     zerosType,
     hasGIdx: !!q.gIdx,
     outliers: !!w.outliers,
-    inputScales: !!l.inputScales,
   };
 }
 
 async function restore(s: StoredLinear, p: string, read: (name: string) => Promise<Uint8Array>): Promise<LinearOutcome> {
-  const base = { name: s.name, rows: s.rows, cols: s.cols, report: s.report, inputScales: s.inputScales ? viewF64(await read(p + "input_scales")) : undefined };
+  const base = {
+    name: s.name,
+    rows: s.rows,
+    cols: s.cols,
+    report: s.report,
+    inputScales: s.inputScales ? viewF64(await read(p + "input_scales")) : undefined,
+    outputScales: s.outputScales ? viewF64(await read(p + "output_scales")) : undefined,
+  };
   if (s.kind === "float") return { ...base, kept: viewF32(await read(p + "kept")) };
   if (s.kind === "codec") return { ...base, weights: { kind: "codec", typeName: s.typeName!, bytes: await read(p + "ggml") } };
   const zeros = s.symmetric ? undefined : s.zerosType === "I32" ? viewI32(await read(p + "zeros")) : await read(p + "zeros");

@@ -10,6 +10,7 @@
 import { BitsmithError, silentProgress } from "../../core/index.js";
 import type { ModelSource, Progress } from "../../core/index.js";
 import { loadLinearWeight, ropeConfig, ropeStyleOf, runnableHParams } from "../../engine/index.js";
+import type { Kernels } from "../../kernels/index.js";
 import { ggufView } from "../../model/gguf-view.js";
 import { formatFits } from "../weight-format.js";
 import type { WeightFormat } from "../weight-format.js";
@@ -31,6 +32,8 @@ export interface SequentialQuantizeOptions extends MethodOptions {
   readonly store?: QuantizationStore;
   /** Continue after the blocks the store already holds for the same model, options and calibration. */
   readonly resume?: boolean;
+  /** Kernels for the block forwards and the Hessians (default: the single-threaded defaults). */
+  readonly kernels?: Kernels;
 }
 
 export interface QuantizationRun {
@@ -116,7 +119,7 @@ export async function quantizeBlocks(model: ModelSource, options: SequentialQuan
   let run: CalibrationRun | undefined;
   if (needsCalibration && firstBlock < hp.numLayers) {
     const rope = await ropeConfig(source, hp, style, source.tensors.some((t) => t.name === "rope_freqs.weight"));
-    run = new CalibrationRun(hp, rope, windows!, options.batchTokens ?? 4096, resumed?.residual);
+    run = new CalibrationRun(hp, rope, windows!, options.batchTokens ?? 4096, resumed?.residual, options.kernels);
     if (!resumed?.residual) {
       if (firstBlock > 0) throw new BitsmithError("the saved run has no calibration activations to resume from", { field: "resume" });
       run.embed(await loadLinearWeight(source, "token_embd.weight", hp.vocabSize, hp.hiddenSize, { dequantize: false, ggmlActivations: false }));
