@@ -59,8 +59,11 @@ export class KernelMemory {
     return this.memory.buffer.byteLength;
   }
 
-  /** Reserves `bytes` bytes and returns their address, or undefined when the memory cannot grow that far. */
-  allocate(bytes: number): number | undefined {
+  /**
+   * Reserves `bytes` bytes and returns their address, or undefined when the memory cannot grow that far (or, for
+   * a new range at the top, not while leaving `keepFree` bytes to grow into).
+   */
+  allocate(bytes: number, keepFree = 0): number | undefined {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
     for (let i = 0; i < this.free.length; i++) {
       const [start, end] = this.free[i]!;
@@ -71,7 +74,7 @@ export class KernelMemory {
       return start;
     }
     const start = this.top;
-    if (!this.ensure(start + size)) return undefined;
+    if (start + size + keepFree > this.maximumPages * PAGE || !this.ensure(start + size)) return undefined;
     this.top = start + size;
     this.sizes.set(start, size);
     return start;

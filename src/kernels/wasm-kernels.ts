@@ -27,6 +27,8 @@ const PARALLEL_MIN_MACS = 1 << 21;
 const DECODE_CHUNK_ROWS = 64;
 /** Values the calling thread decodes at a time for weights outside the kernels' memory. */
 const OUTSIDE_BLOCK_VALUES = 1 << 21;
+/** Memory allocate and place leave free, so that the operands and scratch of calls still fit. */
+const CALL_RESERVE_BYTES = 256 * 1024 * 1024;
 
 export interface WasmKernelsOptions {
   /** Worker threads (besides the caller) to split calls over; none by default. */
@@ -107,12 +109,12 @@ export class WasmKernels implements Kernels {
   }
 
   /**
-   * In a shared memory (else a plain array). The memory is returned by release, or when the returned view is
-   * garbage-collected: keep that view (not only subarrays of it) alive while using it.
+   * In the shared memory while it has room (else a plain array). The memory is returned by release, or when
+   * the returned view is garbage-collected: keep that view (not only subarrays of it) alive while using it.
    */
   allocate(count: number): Float32Array {
     if (!this.memory.persistent) return new Float32Array(count);
-    const address = this.memory.allocate(count * 4);
+    const address = this.memory.allocate(count * 4, CALL_RESERVE_BYTES);
     if (address === undefined) return new Float32Array(count);
     const view = this.memory.f32(address, count).fill(0);
     this.reclaim.register(view, address, view);
@@ -122,7 +124,7 @@ export class WasmKernels implements Kernels {
   /** As allocate, for bytes. */
   place(bytes: Uint8Array): Uint8Array {
     if (!this.memory.persistent) return bytes;
-    const address = this.memory.allocate(bytes.length);
+    const address = this.memory.allocate(bytes.length, CALL_RESERVE_BYTES);
     if (address === undefined) return bytes;
     const view = this.memory.u8(address, bytes.length);
     view.set(bytes);
