@@ -92,7 +92,8 @@ export function quantizedModelSource(run: QuantizationRun): ModelSource {
     }
     return t;
   });
-  return { ...run.source, tensors };
+  // GGUF names and rows: a GGUF model, whose key/values are what a GGUF output of it would carry.
+  return { ...run.source, format: "gguf", metadata: new Map(sourceGgufMetadata(run.source)), tensors };
 }
 
 function transcodeToF32(bytes: Uint8Array, t: TensorRef): Float32Array {
@@ -273,8 +274,11 @@ export async function writeQuantizedHf(run: QuantizationRun, fs: FileSystemLike,
   }
   const { original, progress, maxShardSize, ...layoutOptions } = options;
   const config = original.format === "hf" ? Object.fromEntries(original.metadata) : hfConfig(arch, h, src, "float16");
+  // Scales are stored in the type the method rounded them to.
+  const scaleType = run.format.kind === "integer" ? (run.format.scheme.scaleType ?? "F16") : "F16";
   return writeQuantizedHfModel(fs, dir, {
     ...layoutOptions,
+    compressedTensors: { scaleType, ...layoutOptions.compressedTensors },
     unquantizedModules: [...unquantized],
     config,
     tensors: plain,

@@ -41,6 +41,8 @@ export interface QuantizationRun {
   /** The model in GGUF terms. */
   readonly source: ModelSource;
   readonly numLayers: number;
+  /** The format the block linears were quantized to (per-layer fallbacks aside). */
+  readonly format: WeightFormat;
   /** One line per quantized linear, in model order. */
   readonly reports: readonly LinearReport[];
   /** Bits per weight over all block linears (side lists, scales and fallbacks included). */
@@ -151,6 +153,7 @@ export async function quantizeBlocks(model: ModelSource, options: SequentialQuan
     store,
     source,
     numLayers: hp.numLayers,
+    format: options.format,
     reports,
     bitsPerWeight: bits / weights,
     blocksQuantized: hp.numLayers - firstBlock,
