@@ -18,7 +18,7 @@ import { runKernelTask } from "./kernel-tasks.js";
 import type { KernelExports, KernelTask } from "./kernel-tasks.js";
 import { ReferenceKernels } from "./kernels.js";
 import type { Accumulation, GemmOptions, Kernels, WeightMatrix } from "./kernels.js";
-import { gemmModuleBytes, gemmScratchBytes } from "./wasm/gemm-module.js";
+import { GEMM_SCRATCH_BYTES, gemmModuleBytes } from "./wasm/gemm-module.js";
 import { detectWasmSimd } from "./wasm/simd-support.js";
 
 /** Below this many multiply-adds a call runs on the calling thread alone (a worker round trip costs ~0.1 ms). */
@@ -69,7 +69,7 @@ export class WasmKernels implements Kernels {
   ) {
     this.threads = 1 + (executor?.workers ?? 0);
     this.description = `wasm ${relaxed ? "relaxed-simd (fma)" : "simd128"}, ${this.threads} thread${this.threads > 1 ? "s" : ""}`;
-    this.scratch = Array.from({ length: this.threads }, () => this.mustAllocate(gemmScratchBytes()));
+    this.scratch = Array.from({ length: this.threads }, () => this.mustAllocate(GEMM_SCRATCH_BYTES));
   }
 
   /** Compiles the kernels (asynchronously: browsers refuse large synchronous compiles) and prepares the workers. */

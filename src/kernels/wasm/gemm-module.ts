@@ -6,7 +6,8 @@
  * every thread count gives bit-identical results): k is cut into blocks of GEMM_KC values starting at 0; a
  * block is padded with zeros to a multiple of 4; four float32 lanes accumulate a[p]·b[p] for p ≡ lane (mod 4)
  * by multiply-add (fused where the runtime has relaxed SIMD and the hardware FMA); the lanes are summed as
- * (l0 + l2) + (l1 + l3); the block's sum is added to C (C starts at 0 unless accumulating).
+ * (l0 + l2) + (l1 + l3); the block's sum is added to C (C starts at 0 unless accumulating). With GEMM_F64 the
+ * lanes are float64 instead (exact products of the float32 operands), for llama.cpp's integer dot products.
  *
  * Register tile: 2 rows of A × 4 rows of B, 8 four-lane accumulators (x64 V8 code has 15 free vector
  * registers), four products per vector load. Two ways to feed it, same arithmetic:
@@ -28,25 +29,12 @@ export const GEMM_MC = 128;
 /** From this many rows of A on, operands are packed. */
 export const PACK_MIN_ROWS = 4;
 /** Bytes of scratch memory one gemm_nt call needs (packed A block and packed B tile). */
-export function gemmScratchBytes(blocking: GemmBlocking = DEFAULT_BLOCKING): number {
-  return (blocking.mc + 4) * blocking.kc * 4;
-}
-
-export interface GemmBlocking {
-  /** k values per block (a multiple of 4); part of the arithmetic (see above). */
-  kc: number;
-  /** Rows of A per packed block (even). */
-  mc: number;
-}
-
-const DEFAULT_BLOCKING: GemmBlocking = { kc: GEMM_KC, mc: GEMM_MC };
+export const GEMM_SCRATCH_BYTES = (GEMM_MC + 4) * GEMM_KC * 4;
 
 export interface GemmModuleOptions {
   /** Use f32x4.relaxed_madd (one fused instruction) instead of mul then add. */
   relaxed: boolean;
   memory: MemoryImport;
-  /** Block sizes (default GEMM_KC, GEMM_MC); for tuning on other machines. */
-  blocking?: GemmBlocking;
 }
 
 type Madd = (a: Expr, b: Expr, c: Expr) => Expr;
@@ -306,9 +294,10 @@ export const GEMM_F64 = 2;
 /**
  * gemm_nt(m, n, k, a, lda, b, ldb, c, ldc, flags, scratch): C [m × n] (+)= A · Bᵀ. Addresses in bytes, leading
  * dimensions in elements, flags: GEMM_ACCUMULATE (add to C), GEMM_F64 (float64 lanes), scratch:
- * gemmScratchBytes() bytes this call may overwrite.
+ * GEMM_SCRATCH_BYTES bytes this call may overwrite.
  */
-function gemmFunction(ix: KernelIndex, { kc: KC, mc: MC }: GemmBlocking): FunctionBuilder {
+function gemmFunction(ix: KernelIndex): FunctionBuilder {
+  const [KC, MC] = [GEMM_KC, GEMM_MC];
   const f = new FunctionBuilder("gemm_nt", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
   const [m, n, k, a, lda, b, ldb, c, ldc, flags, scratch] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, pairBytes, wide, r] = locals(18, () => f.local("i32")) as [
@@ -412,5 +401,5 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
     f64TileFunction("direct"),
   ];
   const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6 };
-  return encodeModule(options.memory, [...functions, gemmFunction(ix, options.blocking ?? DEFAULT_BLOCKING), ...decodeFunctions(), ...rowOpFunctions()]);
+  return encodeModule(options.memory, [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions()]);
 }
