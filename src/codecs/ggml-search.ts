@@ -75,7 +75,7 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
     sumlx = fr(sumlx + fr(wx[i]! * l));
     suml2 = fr(suml2 + fr(fr(w[i]! * l) * l));
   }
-  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? fr(sumlx / suml2) : 0; // C's `suml2 ? ...`: NaN counts as true
   if (returnEarly) return suml2 > 0 ? fr(0.5 * fr(scale + fr(1 / iscale))) : fr(1 / iscale);
   let best = fr(scale * sumlx);
   for (let is = -9; is <= 9; is++) {

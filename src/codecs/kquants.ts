@@ -14,7 +14,8 @@
 import { nearestInt } from "../numeric/float32-ops.js";
 import { loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
-import { GROUP_MAX_EPS, makeQ3Quants, makeQkxQuants, makeQpQuants, makeQxQuants } from "./ggml-search.js";
+import { GROUP_MAX_EPS, makeQ3Quants, makeQpQuants, makeQxQuants } from "./ggml-search.js";
+import { makeQkxQuantsBatch, makeQxQuantsBatch } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
@@ -23,14 +24,27 @@ const QK_K = 256;
 // Scratch shared by the quantizers (codecs run synchronously).
 const L = new Uint8Array(QK_K);
 const Ls8 = new Int8Array(QK_K);
-const Laux = new Uint8Array(32);
 const weights = new Float32Array(32);
 const scales = new Float32Array(16);
 const mins = new Float32Array(16);
 const sw = new Float32Array(16);
 const Ls = new Uint8Array(16);
 const Lm = new Uint8Array(16);
-const minOut = new Float32Array(1);
+
+/**
+ * Row-wide scratch of the types whose sub-block searches run batched over a whole row (Q2_K, Q4_K, Q5_K):
+ * weights and levels per value, scale, min and weight sum per sub-block. Grown to the longest row seen.
+ */
+const row = { weights: new Float32Array(0), levels: new Uint8Array(0), scales: new Float32Array(0), mins: new Float32Array(0), sw: new Float32Array(0) };
+
+function growRowScratch(n: number): void {
+  if (row.weights.length >= n) return;
+  row.weights = new Float32Array(n);
+  row.levels = new Uint8Array(n);
+  row.scales = new Float32Array(n / 16);
+  row.mins = new Float32Array(n / 16);
+  row.sw = new Float32Array(n / 16);
+}
 
 /** Sum of x^2 over a super-block, accumulated in float32 in order. */
 function sumSquares(x: Float32Array, xo: number): number {
@@ -39,38 +53,56 @@ function sumSquares(x: Float32Array, xo: number): number {
   return s;
 }
 
-/** Importance weights qw[j] * sqrt(sigma2 + x[j]^2) of `n` values into `weights`; returns their float sum. */
-function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qwo: number, n: number, sigma2: number): number {
+/**
+ * Importance weights qw[j] * sqrt(sigma2 + x[j]^2) of `n` values into out[oo..oo+n) (default: `weights`);
+ * returns their float sum.
+ */
+function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qwo: number, n: number, sigma2: number, out = weights, oo = 0): number {
   let sum = 0;
   for (let l = 0; l < n; l++) {
     const xl = x[xo + l]!;
-    weights[l] = fr(qw[qwo + l]! * fr(Math.sqrt(fr(sigma2 + fr(xl * xl)))));
-    sum = fr(sum + weights[l]!);
+    const w = fr(qw[qwo + l]! * fr(Math.sqrt(fr(sigma2 + fr(xl * xl)))));
+    out[oo + l] = w;
+    sum = fr(sum + w);
   }
   return sum;
 }
 
 /** 2-bit packing of Q2_K/Q3_K: byte l of each 32-byte group holds values l, l+32, l+64, l+96 of a 128-half. */
-function pack2Bit(levels: Uint8Array | Int8Array, dst: Uint8Array, o: number): void {
-  for (let j = 0; j < QK_K; j += 128) {
+function pack2Bit(levels: Uint8Array | Int8Array, lo: number, dst: Uint8Array, o: number): void {
+  for (let j = lo; j < lo + QK_K; j += 128) {
     for (let l = 0; l < 32; l++) {
-      dst[o + j / 4 + l] = levels[j + l]! | (levels[j + l + 32]! << 2) | (levels[j + l + 64]! << 4) | (levels[j + l + 96]! << 6);
+      dst[o + l] = levels[j + l]! | (levels[j + l + 32]! << 2) | (levels[j + l + 64]! << 4) | (levels[j + l + 96]! << 6);
     }
+    o += 32;
   }
 }
 
 // ---------------------------------------------------------------- Q2_K
 
 function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
-  for (let b = 0; b < n; b += QK_K, o += 84) {
+  // The 16-value sub-block searches of the whole row run as one batch.
+  growRowScratch(n);
+  const { weights: rowWeights, levels: rowLevels, scales: rowScales, mins: rowMins, sw: rowSw } = row;
+  for (let b = 0; b < n; b += QK_K) {
     const base = xo + b;
     if (qw) {
       const sigma2 = fr(sumSquares(x, base) / QK_K);
-      for (let j = 0; j < 16; j++) {
-        sw[j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2);
-        scales[j] = makeQkxQuants(16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
-        mins[j] = minOut[0]!;
-      }
+      for (let j = 0; j < 16; j++) rowSw[b / 16 + j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2, rowWeights, b + 16 * j);
+    } else {
+      for (let l = 0; l < QK_K; l++) rowWeights[b + l] = Math.abs(x[base + l]!);
+    }
+  }
+  if (qw) makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
+  else makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, true);
+  for (let b = 0; b < n; b += QK_K, o += 84) {
+    const base = xo + b;
+    for (let j = 0; j < 16; j++) {
+      scales[j] = rowScales[b / 16 + j]!;
+      mins[j] = rowMins[b / 16 + j]!;
+      sw[j] = rowSw[b / 16 + j]!;
+    }
+    if (qw) {
       const dBlock = makeQpQuants(16, 15, scales, Ls, sw);
       const mBlock = makeQpQuants(16, 15, mins, Lm, sw);
       storeF16(dst, o + 80, dBlock);
@@ -80,9 +112,6 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       let maxScale = 0;
       let maxMin = 0;
       for (let j = 0; j < 16; j++) {
-        for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[base + 16 * j + l]!);
-        scales[j] = makeQkxQuants(16, 3, x, base + 16 * j, weights, L, 16 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, true);
-        mins[j] = minOut[0]!;
         if (scales[j]! > maxScale) maxScale = scales[j]!;
         if (mins[j]! > maxMin) maxMin = mins[j]!;
       }
@@ -104,17 +133,18 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
     }
     const dm = loadF16(dst, o + 80);
     const mm = loadF16(dst, o + 82);
-    // Re-round every value against the stored (quantized) sub-block scale and min.
+    // Re-round every value against the stored (quantized) sub-block scale and min; a sub-block whose scale
+    // is 0 keeps the search's levels.
     for (let j = 0; j < 16; j++) {
       const sc = dst[o + j]!;
       const d = fr(dm * (sc & 15));
       if (!d) continue;
       const m = fr(mm * (sc >>> 4));
       for (let ii = 0; ii < 16; ii++) {
-        L[16 * j + ii] = Math.max(0, Math.min(3, nearestInt(fr(fr(x[base + 16 * j + ii]! + m) / d))));
+        rowLevels[b + 16 * j + ii] = Math.max(0, Math.min(3, nearestInt(fr(fr(x[base + 16 * j + ii]! + m) / d))));
       }
     }
-    pack2Bit(L, dst, o + 16);
+    pack2Bit(rowLevels, b, dst, o + 16);
   }
 }
 
@@ -159,14 +189,23 @@ function q3Scale(src: Uint8Array, o: number, j: number): number {
 const q3Codes = new Uint8Array(16);
 
 function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  if (qw) {
+    // With an importance matrix the 16-value sub-block searches of the whole row run as one batch.
+    growRowScratch(n);
+    for (let b = 0; b < n; b += QK_K) {
+      const sigma2 = fr(fr(2 * sumSquares(x, xo + b)) / QK_K);
+      for (let j = 0; j < 16; j++) row.sw[b / 16 + j] = imatrixWeights(x, xo + b + 16 * j, qw, b + 16 * j, 16, sigma2, row.weights, b + 16 * j);
+    }
+    makeQxQuantsBatch(n / 16, 16, 4, x, xo, row.weights, 0, row.levels, 0, row.scales, 0);
+  }
   for (let b = 0; b < n; b += QK_K, o += 110) {
     const base = xo + b;
     if (qw) {
-      const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
       for (let j = 0; j < 16; j++) {
-        sw[j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2);
-        scales[j] = makeQxQuants(16, 4, x, base + 16 * j, Ls8, 16 * j, 1, weights, 0);
+        sw[j] = row.sw[b / 16 + j]!;
+        scales[j] = row.scales[b / 16 + j]!;
       }
+      for (let j = 0; j < QK_K; j++) Ls8[j] = row.levels[b + j]!;
       const dBlock = makeQxQuants(16, 32, scales, 0, q3Codes, 0, 1, sw, 0);
       packQ3Scales(q3Codes, dst, o + 96);
       storeF16(dst, o + 108, dBlock);
@@ -207,7 +246,7 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
         Ls8[j]! -= 4;
       }
     }
-    pack2Bit(Ls8, dst, o + 32);
+    pack2Bit(Ls8, 0, dst, o + 32);
   }
 }
 
@@ -260,87 +299,104 @@ function minK4(q: Uint8Array, o: number, j: number): number {
 }
 
 /**
- * Scales, mins and levels of a Q4_K/Q5_K super-block (nmax 15 or 31): fills d, dmin and the 12 scale bytes
- * at dst[o], and L with the final levels.
+ * Scales, mins and levels of the Q4_K/Q5_K super-blocks of a row (nmax 15 or 31): the 32-value sub-block
+ * searches of the whole row run as one batch; then per super-block d, dmin and the 12 scale bytes go to
+ * dst[o + 144 or 176 per block], and the final levels to row.levels.
  */
-function quantizeSuperBlockK4(x: Float32Array, base: number, nmax: number, dst: Uint8Array, o: number, qw: Float32Array | undefined, qwo: number): void {
-  if (qw) {
-    const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
-    for (let j = 0; j < 8; j++) {
-      sw[j] = imatrixWeights(x, base + 32 * j, qw, qwo + 32 * j, 32, sigma2);
-      scales[j] = makeQkxQuants(32, nmax, x, base + 32 * j, weights, L, 32 * j, minOut, Laux, fr(-0.9), fr(0.05), 36, false);
-      mins[j] = minOut[0]!;
-    }
-    const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
-    const mBlock = makeQpQuants(8, 63, mins, Lm, sw);
-    if (nmax === 31) {
-      // quantize_row_q5_K_impl clamps the codes; the Q4_K one packs them as they are.
+function quantizeRowK4(x: Float32Array, xo: number, n: number, nmax: number, dst: Uint8Array, o: number, blockBytes: number, qw: Float32Array | undefined): void {
+  growRowScratch(n);
+  const { weights: rowWeights, levels: rowLevels, scales: rowScales, mins: rowMins, sw: rowSw } = row;
+  for (let b = 0; b < n; b += QK_K) {
+    const base = xo + b;
+    if (qw) {
+      const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
+      for (let j = 0; j < 8; j++) rowSw[b / 32 + j] = imatrixWeights(x, base + 32 * j, qw, b + 32 * j, 32, sigma2, rowWeights, b + 32 * j);
+    } else {
       for (let j = 0; j < 8; j++) {
-        Ls[j] = Math.min(63, Ls[j]!);
-        Lm[j] = Math.min(63, Lm[j]!);
+        const xb = base + 32 * j;
+        let sumX2 = 0;
+        for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xb + l]! * x[xb + l]!));
+        const avX = fr(Math.sqrt(fr(sumX2 / 32)));
+        for (let l = 0; l < 32; l++) rowWeights[b + 32 * j + l] = fr(avX + Math.abs(x[xb + l]!));
       }
     }
-    packScaleMinK4(Ls, Lm, dst, o + 4);
-    storeF16(dst, o, dBlock);
-    storeF16(dst, o + 2, mBlock);
-  } else {
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      const xo = base + 32 * j;
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xo + l]! * x[xo + l]!));
-      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = fr(avX + Math.abs(x[xo + l]!));
-      scales[j] = nmax === 15
-        ? makeQkxQuants(32, 15, x, xo, weights, L, 32 * j, minOut, Laux, -1, fr(0.1), 20, false)
-        : makeQkxQuants(32, 31, x, xo, weights, L, 32 * j, minOut, Laux, fr(-0.5), fr(0.1), 15, false);
-      mins[j] = minOut[0]!;
-      if (scales[j]! > maxScale) maxScale = scales[j]!;
-      if (mins[j]! > maxMin) maxMin = mins[j]!;
-    }
-    const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
-    for (let j = 0; j < 8; j++) {
-      // uint8_t conversion, then MIN(63, .)
-      Ls[j] = Math.min(63, nearestInt(fr(invScale * scales[j]!)) & 255);
-      Lm[j] = Math.min(63, nearestInt(fr(invMin * mins[j]!)) & 255);
-    }
-    packScaleMinK4(Ls, Lm, dst, o + 4);
-    storeF16(dst, o, fr(maxScale / 63));
-    storeF16(dst, o + 2, fr(maxMin / 63));
   }
-  const dAll = loadF16(dst, o);
-  const mAll = loadF16(dst, o + 2);
-  for (let j = 0; j < 8; j++) {
-    const d = fr(dAll * scaleK4(dst, o + 4, j));
-    if (!d) continue;
-    const dm = fr(mAll * minK4(dst, o + 4, j));
-    for (let ii = 0; ii < 32; ii++) {
-      L[32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(x[base + 32 * j + ii]! + dm) / d))));
+  if (qw) makeQkxQuantsBatch(n / 32, 32, nmax, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
+  else if (nmax === 15) makeQkxQuantsBatch(n / 32, 32, 15, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, -1, fr(0.1), 20, false);
+  else makeQkxQuantsBatch(n / 32, 32, 31, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, false);
+  for (let b = 0; b < n; b += QK_K, o += blockBytes) {
+    const base = xo + b;
+    for (let j = 0; j < 8; j++) {
+      scales[j] = rowScales[b / 32 + j]!;
+      mins[j] = rowMins[b / 32 + j]!;
+      sw[j] = rowSw[b / 32 + j]!;
+    }
+    if (qw) {
+      const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
+      const mBlock = makeQpQuants(8, 63, mins, Lm, sw);
+      if (nmax === 31) {
+        // quantize_row_q5_K_impl clamps the codes; the Q4_K one packs them as they are.
+        for (let j = 0; j < 8; j++) {
+          Ls[j] = Math.min(63, Ls[j]!);
+          Lm[j] = Math.min(63, Lm[j]!);
+        }
+      }
+      packScaleMinK4(Ls, Lm, dst, o + 4);
+      storeF16(dst, o, dBlock);
+      storeF16(dst, o + 2, mBlock);
+    } else {
+      let maxScale = 0;
+      let maxMin = 0;
+      for (let j = 0; j < 8; j++) {
+        if (scales[j]! > maxScale) maxScale = scales[j]!;
+        if (mins[j]! > maxMin) maxMin = mins[j]!;
+      }
+      const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
+      const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
+      for (let j = 0; j < 8; j++) {
+        // uint8_t conversion, then MIN(63, .)
+        Ls[j] = Math.min(63, nearestInt(fr(invScale * scales[j]!)) & 255);
+        Lm[j] = Math.min(63, nearestInt(fr(invMin * mins[j]!)) & 255);
+      }
+      packScaleMinK4(Ls, Lm, dst, o + 4);
+      storeF16(dst, o, fr(maxScale / 63));
+      storeF16(dst, o + 2, fr(maxMin / 63));
+    }
+    const dAll = loadF16(dst, o);
+    const mAll = loadF16(dst, o + 2);
+    // A sub-block whose scale is 0 keeps the search's levels.
+    for (let j = 0; j < 8; j++) {
+      const d = fr(dAll * scaleK4(dst, o + 4, j));
+      if (!d) continue;
+      const dm = fr(mAll * minK4(dst, o + 4, j));
+      for (let ii = 0; ii < 32; ii++) {
+        rowLevels[b + 32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(x[base + 32 * j + ii]! + dm) / d))));
+      }
     }
   }
 }
 
 function quantizeRowQ4K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  quantizeRowK4(x, xo, n, 15, dst, o, 144, qw);
+  const levels = row.levels;
   for (let b = 0; b < n; b += QK_K, o += 144) {
-    quantizeSuperBlockK4(x, xo + b, 15, dst, o, qw, b);
-    for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
-      for (let l = 0; l < 32; l++) dst[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
+    for (let j = b, q = o + 16; j < b + QK_K; j += 64, q += 32) {
+      for (let l = 0; l < 32; l++) dst[q + l] = levels[j + l]! | (levels[j + l + 32]! << 4);
     }
   }
 }
 
 function quantizeRowQ5K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  quantizeRowK4(x, xo, n, 31, dst, o, 176, qw);
+  const levels = row.levels;
   for (let b = 0; b < n; b += QK_K, o += 176) {
-    quantizeSuperBlockK4(x, xo + b, 31, dst, o, qw, b);
     const qh = o + 16;
     for (let j = 0; j < 32; j++) dst[qh + j] = 0;
     // Values j and j+32 of each 64-group share a byte of low nibbles; their 5th bits go to bits 2g, 2g+1 of qh[j].
     for (let g = 0, ql = o + 48; g < 4; g++, ql += 32) {
       for (let j = 0; j < 32; j++) {
-        const l1 = L[64 * g + j]!;
-        const l2 = L[64 * g + j + 32]!;
+        const l1 = levels[b + 64 * g + j]!;
+        const l2 = levels[b + 64 * g + j + 32]!;
         dst[qh + j] |= ((l1 >>> 4) << (2 * g)) | ((l2 >>> 4) << (2 * g + 1));
         dst[ql + j] = (l1 & 15) | ((l2 & 15) << 4);
       }
@@ -384,12 +440,17 @@ function dequantizeQ5K(src: Uint8Array, nb: number, out: Float32Array): void {
 // ---------------------------------------------------------------- Q6_K
 
 function quantizeRowQ6K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  // The 16-value sub-block searches of the whole row run as one batch; weights are the importance matrix as
+  // it is (quantize_row_q6_K_impl), or x^2 without one.
+  growRowScratch(n);
+  makeQxQuantsBatch(n / 16, 16, 32, x, xo, qw ?? null, 0, row.levels, 0, row.scales, 0);
   for (let b = 0; b < n; b += QK_K, o += 210) {
     const base = xo + b;
     let maxScale = 0;
     let maxAbsScale = 0;
+    L.set(row.levels.subarray(b, b + QK_K));
     for (let ib = 0; ib < 16; ib++) {
-      const scale = makeQxQuants(16, 32, x, base + 16 * ib, L, 16 * ib, 1, qw ?? null, b + 16 * ib);
+      const scale = row.scales[b / 16 + ib]!;
       scales[ib] = scale;
       const absScale = Math.abs(scale);
       if (absScale > maxAbsScale) {

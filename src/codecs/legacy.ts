@@ -13,7 +13,7 @@
  */
 import { f32FromBits, loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
-import { makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+import { makeQkxQuantsBatch, makeQxQuantsBatch } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
@@ -21,10 +21,13 @@ const QK = 32;
 const FLT_MAX = 3.4028234663852886e38;
 
 // Per-call scratch (codecs are synchronous, so sharing is safe).
-const weight = new Float32Array(QK);
 const levels = new Uint8Array(QK);
-const levelsAux = new Uint8Array(QK);
-const minOut = new Float32Array(1);
+
+/**
+ * Row-wide scratch of the imatrix paths, whose block searches run batched over a whole row: weights and
+ * levels per value, scale and min per block. Grown to the longest row seen.
+ */
+const row = { weights: new Float32Array(0), levels: new Uint8Array(0), scales: new Float32Array(0), mins: new Float32Array(0) };
 
 /** Mean of x^2 over a row, accumulated in float32 in order. */
 function rowSigma2(x: Float32Array, xo: number, n: number): number {
@@ -33,23 +36,43 @@ function rowSigma2(x: Float32Array, xo: number, n: number): number {
   return fr(sumX2 / n);
 }
 
-/** The imatrix-derived weights of one block. */
-function blockWeights(x: Float32Array, xo: number, qw: Float32Array, qwo: number, sigma2: number): void {
-  for (let j = 0; j < QK; j++) {
+/** The imatrix-derived weights qw[j] * sqrt(sigma2 + x[j]^2) of a whole row into row.weights. */
+function rowWeights(x: Float32Array, xo: number, n: number, qw: Float32Array): void {
+  if (row.weights.length < n) {
+    row.weights = new Float32Array(n);
+    row.levels = new Uint8Array(n);
+    row.scales = new Float32Array(n / QK);
+    row.mins = new Float32Array(n / QK);
+  }
+  const sigma2 = rowSigma2(x, xo, n);
+  const w = row.weights;
+  for (let j = 0; j < n; j++) {
     const xj = x[xo + j]!;
-    weight[j] = fr(qw[qwo + j]! * fr(Math.sqrt(fr(sigma2 + fr(xj * xj)))));
+    w[j] = fr(qw[j]! * fr(Math.sqrt(fr(sigma2 + fr(xj * xj)))));
   }
 }
 
-/** Packs 32 levels (low 4 bits) into 16 bytes at dst[o]. */
-function packNibbles(L: Uint8Array, dst: Uint8Array, o: number): void {
-  for (let j = 0; j < 16; j++) dst[o + j] = (L[j]! & 15) | ((L[j + 16]! & 15) << 4);
+/** Q4_0/Q5_0 with an importance matrix: make_qx_quants on every block of the row (levels, scales in `row`). */
+function searchSymmetricRow(x: Float32Array, xo: number, n: number, qw: Float32Array, nmax: number): void {
+  rowWeights(x, xo, n, qw);
+  makeQxQuantsBatch(n / QK, QK, nmax, x, xo, row.weights, 0, row.levels, 0, row.scales, 0);
 }
 
-/** The fifth bits of 32 levels as the little-endian u32 at dst[o]. */
-function packHighBits(L: Uint8Array, dst: Uint8Array, o: number): void {
+/** Q4_1/Q5_1 with an importance matrix: make_qkx3_quants on every block of the row (levels, scales, mins in `row`). */
+function searchMinRow(x: Float32Array, xo: number, n: number, qw: Float32Array, nmax: number): void {
+  rowWeights(x, xo, n, qw);
+  makeQkxQuantsBatch(n / QK, QK, nmax, x, xo, row.weights, row.levels, 0, row.scales, row.mins, fr(-0.9), fr(0.05), 36, false);
+}
+
+/** Packs 32 levels L[lo..] (low 4 bits) into 16 bytes at dst[o]. */
+function packNibbles(L: Uint8Array, lo: number, dst: Uint8Array, o: number): void {
+  for (let j = 0; j < 16; j++) dst[o + j] = (L[lo + j]! & 15) | ((L[lo + j + 16]! & 15) << 4);
+}
+
+/** The fifth bits of 32 levels L[lo..] as the little-endian u32 at dst[o]. */
+function packHighBits(L: Uint8Array, lo: number, dst: Uint8Array, o: number): void {
   let qh = 0;
-  for (let j = 0; j < QK; j++) qh |= ((L[j]! >>> 4) & 1) << j;
+  for (let j = 0; j < QK; j++) qh |= ((L[lo + j]! >>> 4) & 1) << j;
   dst[o] = qh;
   dst[o + 1] = qh >>> 8;
   dst[o + 2] = qh >>> 16;
@@ -104,12 +127,10 @@ function signedAbsMax(x: Float32Array, bits: Int32Array, base: number): number {
 
 function quantizeRowQ4_0(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined, bits: Int32Array): void {
   if (qw) {
-    const sigma2 = rowSigma2(x, xo, n);
+    searchSymmetricRow(x, xo, n, qw, 8);
     for (let b = 0; b < n; b += QK, o += 18) {
-      blockWeights(x, xo + b, qw, b, sigma2);
-      const d = makeQxQuants(QK, 8, x, xo + b, levels, 0, 1, weight, 0);
-      storeF16(dst, o, d);
-      packNibbles(levels, dst, o + 2);
+      storeF16(dst, o, row.scales[b / QK]!);
+      packNibbles(row.levels, b, dst, o + 2);
     }
     return;
   }
@@ -140,13 +161,11 @@ function dequantizeQ4_0(src: Uint8Array, nb: number, out: Float32Array): void {
 
 function quantizeRowQ5_0(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined, bits: Int32Array): void {
   if (qw) {
-    const sigma2 = rowSigma2(x, xo, n);
+    searchSymmetricRow(x, xo, n, qw, 16);
     for (let b = 0; b < n; b += QK, o += 22) {
-      blockWeights(x, xo + b, qw, b, sigma2);
-      const d = makeQxQuants(QK, 16, x, xo + b, levels, 0, 1, weight, 0);
-      storeF16(dst, o, d);
-      packHighBits(levels, dst, o + 2);
-      packNibbles(levels, dst, o + 6);
+      storeF16(dst, o, row.scales[b / QK]!);
+      packHighBits(row.levels, b, dst, o + 2);
+      packNibbles(row.levels, b, dst, o + 6);
     }
     return;
   }
@@ -156,8 +175,8 @@ function quantizeRowQ5_0(x: Float32Array, xo: number, n: number, dst: Uint8Array
     const id = d ? fr(1 / d) : 0;
     storeF16(dst, o, d);
     for (let j = 0; j < QK; j++) levels[j] = Math.min(31, fr(fr(x[base + j]! * id) + 16.5) | 0);
-    packHighBits(levels, dst, o + 2);
-    packNibbles(levels, dst, o + 6);
+    packHighBits(levels, 0, dst, o + 2);
+    packNibbles(levels, 0, dst, o + 6);
   }
 }
 
@@ -199,37 +218,37 @@ function quantizeBlockMinRef(x: Float32Array, base: number, nmax: number, dst: U
   }
 }
 
-/** Weighted scale+min fit of one block (imatrix path): stores d and -min, leaves the levels in `levels`. */
-function quantizeBlockMinWeighted(x: Float32Array, base: number, nmax: number, dst: Uint8Array, o: number): void {
-  const d = makeQkxQuants(QK, nmax, x, base, weight, levels, 0, minOut, levelsAux, fr(-0.9), fr(0.05), 36, false);
-  storeF16(dst, o, d);
-  storeF16(dst, o + 2, -minOut[0]!);
-}
-
 function quantizeRowQ4_1(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
-  const sigma2 = qw ? rowSigma2(x, xo, n) : 0;
-  for (let b = 0; b < n; b += QK, o += 20) {
-    if (qw) {
-      blockWeights(x, xo + b, qw, b, sigma2);
-      quantizeBlockMinWeighted(x, xo + b, 15, dst, o);
-    } else {
-      quantizeBlockMinRef(x, xo + b, 15, dst, o);
+  if (qw) {
+    searchMinRow(x, xo, n, qw, 15);
+    for (let b = 0; b < n; b += QK, o += 20) {
+      storeF16(dst, o, row.scales[b / QK]!);
+      storeF16(dst, o + 2, -row.mins[b / QK]!);
+      packNibbles(row.levels, b, dst, o + 4);
     }
-    packNibbles(levels, dst, o + 4);
+    return;
+  }
+  for (let b = 0; b < n; b += QK, o += 20) {
+    quantizeBlockMinRef(x, xo + b, 15, dst, o);
+    packNibbles(levels, 0, dst, o + 4);
   }
 }
 
 function quantizeRowQ5_1(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
-  const sigma2 = qw ? rowSigma2(x, xo, n) : 0;
-  for (let b = 0; b < n; b += QK, o += 24) {
-    if (qw) {
-      blockWeights(x, xo + b, qw, b, sigma2);
-      quantizeBlockMinWeighted(x, xo + b, 31, dst, o);
-    } else {
-      quantizeBlockMinRef(x, xo + b, 31, dst, o);
+  if (qw) {
+    searchMinRow(x, xo, n, qw, 31);
+    for (let b = 0; b < n; b += QK, o += 24) {
+      storeF16(dst, o, row.scales[b / QK]!);
+      storeF16(dst, o + 2, -row.mins[b / QK]!);
+      packHighBits(row.levels, b, dst, o + 4);
+      packNibbles(row.levels, b, dst, o + 8);
     }
-    packHighBits(levels, dst, o + 4);
-    packNibbles(levels, dst, o + 8);
+    return;
+  }
+  for (let b = 0; b < n; b += QK, o += 24) {
+    quantizeBlockMinRef(x, xo + b, 31, dst, o);
+    packHighBits(levels, 0, dst, o + 4);
+    packNibbles(levels, 0, dst, o + 8);
   }
 }
 

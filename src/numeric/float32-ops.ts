@@ -14,7 +14,7 @@ const U32 = new Uint32Array(F32.buffer);
  */
 export function nearestInt(x: number): number {
   const v = Math.fround(x + 12582912);
-  if (v >= 8388608 && v < 16777216) return v - 12582912;
+  if (v >= 8388608 && v < 16777216) return (v - 12582912) | 0;
   F32[0] = v;
   return (U32[0]! & 0x7fffff) - 0x400000;
 }

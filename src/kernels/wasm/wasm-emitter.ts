@@ -112,6 +112,7 @@ function memarg(out: ByteWriter, alignLog2: number, offset: number): void {
 
 const i32Binary = (code: number) => (a: Expr, b: Expr) => expr("i32", [check(a, "i32", "i32 op"), check(b, "i32", "i32 op")], (out) => out.byte(code));
 const f32x4Binary = (code: number) => (a: Expr, b: Expr) => expr("v128", [check(a, "v128", "f32x4 op"), check(b, "v128", "f32x4 op")], simdOp(code));
+const f32x4Unary = (code: number) => (a: Expr) => expr("v128", [check(a, "v128", "f32x4 op")], simdOp(code));
 
 /** Integer arithmetic and comparisons (i32, comparisons yield 0/1). */
 export const i32 = {
@@ -216,6 +217,15 @@ export const f32x4 = {
   max: f32x4Binary(0xe9),
   /** a · b + c, fused or not as the hardware does it (relaxed SIMD; needs the feature). */
   relaxedMadd: (a: Expr, b: Expr, c: Expr) => expr("v128", [check(a, "v128", "madd"), check(b, "v128", "madd"), check(c, "v128", "madd")], simdOp(0x105)),
+  /** Four lanes of the same float32 constant. */
+  const: (v: number): Expr => ({ type: "v128", emit: (out) => (simdOp(0x0c)(out), out.append(new Uint8Array(Float32Array.of(v, v, v, v).buffer))) }),
+  abs: f32x4Unary(0xe0),
+  neg: f32x4Unary(0xe1),
+  /** Lane comparisons give all-ones (true) or all-zeros lanes; any comparison with NaN is false except ne. */
+  eq: f32x4Binary(0x41),
+  ne: f32x4Binary(0x42),
+  lt: f32x4Binary(0x43),
+  gt: f32x4Binary(0x44),
 };
 
 const v128Unary = (code: number, what: string) => (a: Expr) => expr("v128", [check(a, "v128", what)], simdOp(code));
@@ -251,6 +261,16 @@ export const v128 = {
   i64x2Sub: v128Binary(0xd1, "i64x2.sub"),
   i32x4GtS: v128Binary(0x3b, "i32x4.gt_s"),
   f32x4ConvertI32S: v128Unary(0xfa, "f32x4.convert_i32x4_s"),
+  /** a & ~b. */
+  andNot: v128Binary(0x4f, "v128.andnot"),
+  /** Bits of a where mask is set, of b elsewhere. */
+  bitselect: (a: Expr, b: Expr, mask: Expr) => expr("v128", [check(a, "v128", "bitselect"), check(b, "v128", "bitselect"), check(mask, "v128", "bitselect")], simdOp(0x52)),
+  /** 1 when any bit is set, else 0 (i32). */
+  anyTrue: (a: Expr) => expr("i32", [check(a, "v128", "v128.any_true")], simdOp(0x53)),
+  i32x4Splat: (a: Expr) => expr("v128", [check(a, "i32", "i32x4.splat")], simdOp(0x11)),
+  i32x4Sub: v128Binary(0xb1, "i32x4.sub"),
+  i32x4MinS: v128Binary(0xb6, "i32x4.min_s"),
+  i32x4MaxS: v128Binary(0xb8, "i32x4.max_s"),
 };
 
 /** Statements of one function body; control flow is structured (blocks and loops). */

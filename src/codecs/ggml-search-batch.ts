@@ -1,0 +1,180 @@
+/**
+ * Batched entry points of ggml's scale searches: many independent groups per call, run four at a time by the
+ * WebAssembly SIMD searches (ggml-search-module.ts) when the runtime can compile them synchronously, else
+ * group by group by the scalar searches (ggml-search.ts). Both give the same bits.
+ *
+ * The generated module is compiled on first use, once per thread, with its own memory (grown on demand), into
+ * which each call copies its groups in the interleaved layout and from which it reads the results.
+ */
+import { encodeModule, type FunctionBuilder } from "../kernels/wasm/wasm-emitter.js";
+import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
+import { makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+import { qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
+
+type QkxSearch = (x: number, w: number, levels: number, out: number, quads: number, nmax: number, rmin: number, rdelta: number, nstep: number) => void;
+type QxSearch = (x: number, w: number, levels: number, out: number, quads: number, nmax: number) => void;
+
+interface SearchModule {
+  memory: WebAssembly.Memory;
+  qkx: Record<string, QkxSearch>;
+  qx: Record<string, QxSearch>;
+}
+
+const PAGE = 65536;
+const MAX_PAGES = 16384;
+/** Group sizes and error kinds (absolute: true) of make_qkx2_quants the codecs use. */
+const QKX_VARIANTS: readonly [number, boolean][] = [
+  [16, false],
+  [16, true],
+  [32, false],
+];
+/** Group sizes and weightings (x^2: true) of make_qx_quants the codecs use. */
+const QX_VARIANTS: readonly [number, boolean][] = [
+  [16, false],
+  [16, true],
+  [32, false],
+];
+
+/** undefined: not tried yet; null: unavailable (no SIMD, or a synchronous compile refused). */
+let compiled: SearchModule | null | undefined;
+let enabled = true;
+
+function searchModule(): SearchModule | null {
+  if (!enabled) return null;
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  if (!detectWasmSimd().simd) return null;
+  try {
+    const qkx = QKX_VARIANTS.map(([n, mad]) => qkxSearchFunction(n, mad));
+    const qx = QX_VARIANTS.map(([n, square]) => qxSearchFunction(n, square));
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+    const bytes = encodeModule({ initial: 1, maximum: MAX_PAGES, shared: false }, [...qkx, ...qx]);
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+    const pick = <T>(fs: FunctionBuilder[]) => Object.fromEntries(fs.map((f) => [f.name, exports[f.name] as T]));
+    compiled = { memory, qkx: pick<QkxSearch>(qkx), qx: pick<QxSearch>(qx) };
+  } catch {
+    // e.g. a browser's main thread refusing a synchronous compile: the scalar searches do the work.
+  }
+  return compiled;
+}
+
+/** Turns the WebAssembly searches off (false) or back on; for comparing the two implementations. */
+export function setWasmSearches(on: boolean): void {
+  enabled = on;
+}
+
+/** The module's memory as float32, grown to hold `bytes`. */
+function memoryF32(m: SearchModule, bytes: number): Float32Array {
+  const have = m.memory.buffer.byteLength;
+  if (bytes > have) m.memory.grow(Math.ceil((bytes - have) / PAGE));
+  return new Float32Array(m.memory.buffer);
+}
+
+/** Copies `groups` groups of n values (group g at src[so + g*n]) into the quad layout at mem[at], zero-padded. */
+function interleave(mem: Float32Array, at: number, src: Float32Array, so: number, groups: number, n: number): void {
+  const quads = (groups + 3) >> 2;
+  for (let g = 0; g < groups; g++) {
+    const q = g >> 2;
+    let d = at + q * n * 4 + (g & 3);
+    let s = so + g * n;
+    for (let i = 0; i < n; i++, d += 4) mem[d] = src[s++]!;
+  }
+  for (let g = groups; g < quads * 4; g++) {
+    for (let i = 0, d = at + (g >> 2) * n * 4 + (g & 3); i < n; i++, d += 4) mem[d] = 0;
+  }
+}
+
+/**
+ * make_qkx2_quants on `groups` groups of n values: group g is x[xo + g*n ..] with weights[g*n ..]; its levels
+ * go to L[lo + g*n ..], its scale to scales[g] and its min (a positive offset) to mins[g].
+ */
+export function makeQkxQuantsBatch(
+  groups: number,
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array,
+  L: Uint8Array,
+  lo: number,
+  scales: Float32Array,
+  mins: Float32Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
+): void {
+  const m = searchModule();
+  const search = m?.qkx[`qkx_${n}${useMad ? "_mad" : ""}`];
+  if (!m || !search) {
+    for (let g = 0; g < groups; g++) {
+      scales[g] = makeQkxQuants(n, nmax, x, xo + g * n, weights.subarray(g * n, g * n + n), L, lo + g * n, scratchMin, scratchLevels, rmin, rdelta, nstep, useMad);
+      mins[g] = scratchMin[0]!;
+    }
+    return;
+  }
+  const quads = (groups + 3) >> 2;
+  const block = quads * n * 16;
+  const xAt = 0;
+  const wAt = block;
+  const levelsAt = 2 * block;
+  const outAt = 3 * block;
+  const mem = memoryF32(m, outAt + quads * 32);
+  interleave(mem, xAt / 4, x, xo, groups, n);
+  interleave(mem, wAt / 4, weights, 0, groups, n);
+  search(xAt, wAt, levelsAt, outAt, quads, nmax, rmin, rdelta, nstep);
+  for (let g = 0; g < groups; g++) {
+    const q = g >> 2;
+    const lane = g & 3;
+    let s = levelsAt / 4 + q * n * 4 + lane;
+    for (let i = 0, d = lo + g * n; i < n; i++, s += 4) L[d + i] = mem[s]!;
+    scales[g] = mem[outAt / 4 + q * 8 + lane]!;
+    mins[g] = mem[outAt / 4 + q * 8 + 4 + lane]!;
+  }
+}
+
+/**
+ * make_qx_quants (rmse_type 1) on `groups` groups of n values: group g is x[xo + g*n ..] with weights
+ * weights[wo + g*n ..], or x^2 when weights is null; its levels l + nmax go to L[lo + g*n ..] and its scale to
+ * scales[so + g].
+ */
+export function makeQxQuantsBatch(
+  groups: number,
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array | null,
+  wo: number,
+  L: Uint8Array | Int8Array,
+  lo: number,
+  scales: Float32Array,
+  so: number,
+): void {
+  const m = searchModule();
+  const search = m?.qx[`qx_${n}${weights ? "" : "_sq"}`];
+  if (!m || !search) {
+    for (let g = 0; g < groups; g++) scales[so + g] = makeQxQuants(n, nmax, x, xo + g * n, L, lo + g * n, 1, weights, wo + g * n);
+    return;
+  }
+  const quads = (groups + 3) >> 2;
+  const block = quads * n * 16;
+  const xAt = 0;
+  const wAt = block;
+  const levelsAt = 2 * block;
+  const outAt = 3 * block;
+  const mem = memoryF32(m, outAt + quads * 16);
+  interleave(mem, xAt / 4, x, xo, groups, n);
+  if (weights) interleave(mem, wAt / 4, weights, wo, groups, n);
+  search(xAt, wAt, levelsAt, outAt, quads, nmax);
+  for (let g = 0; g < groups; g++) {
+    const q = g >> 2;
+    const lane = g & 3;
+    let s = levelsAt / 4 + q * n * 4 + lane;
+    for (let i = 0, d = lo + g * n; i < n; i++, s += 4) L[d + i] = mem[s]!;
+    scales[so + g] = mem[outAt / 4 + q * 4 + lane]!;
+  }
+}
+
+const scratchMin = new Float32Array(1);
+const scratchLevels = new Uint8Array(256);
