@@ -5,14 +5,17 @@
  *
  *  - RTN: each linear rounded on its own; no calibration forward.
  *  - GPTQ (and outlier, which is GPTQ with a side list): GPTQModel's "true sequential" order. The block's
- *    linears are quantized in four steps, q/k/v → o → gate/up → down; before each step a forward of the block
- *    (with the earlier steps' layers already quantized) accumulates the Hessian of that step's input, shared by
- *    the layers that read it. Without true-sequential one forward collects all four.
- *  - AWQ: one forward of the float block records the block's output (the search target) and the mean |x| and
- *    mean x² of every input; then the four scaling groups in order (q/k/v after the attention norm, o after v
- *    when the shapes match, gate/up after the MLP norm, down after up), each searching its α on the block's
- *    output error with a forward per grid point; then one forward samples the scaled block's inputs for the
- *    clip search of every layer but q and k; then each layer is rounded to nearest.
+ *    linears are quantized in four steps, q/k/v → o → gate/up → down; before each step a forward (with the
+ *    earlier steps' layers already quantized) accumulates the Hessian of that step's input, shared by the
+ *    layers that read it. The attention steps run only the block's attention half; the MLP steps start from
+ *    the stream after the (quantized) attention half. Without true-sequential one forward collects all four.
+ *  - AWQ: one forward of the float block records the stream after its attention half and after the whole
+ *    block (the search targets), every input's mean |x| and mean x², the Gram matrices of o's and down's
+ *    inputs, and a token sample of every input; then the scaling groups in order (q/k/v after the attention
+ *    norm, o after v when the shapes match, gate/up after the MLP norm, down after up), each searching its α
+ *    on the error of the part it feeds (a forward of the attention or MLP half per grid point; for o and down,
+ *    the layer's own output error from the Gram matrix); then the clip search of every layer but q and k on
+ *    the token sample (divided by the chosen scales: what the scaled layers see); then rounding to nearest.
  */
 import { BitsmithError } from "../../core/index.js";
 import type { ForwardHooks } from "../../engine/index.js";

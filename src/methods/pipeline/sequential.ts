@@ -75,15 +75,15 @@ function checkFormats(options: MethodOptions, hp: NonNullable<ModelSource["info"
   if ((options.unfitLayers ?? "error") !== "error") return;
   const q = hp.numHeads * hp.headDim;
   const shapes: [string, number][] = [
-    ["attn_q/k/v", hp.hiddenSize],
-    ["attn_output", q],
-    ["ffn_gate/up", hp.hiddenSize],
-    ["ffn_down", hp.intermediateSize],
+    ["attn_{q,k,v}.weight", hp.hiddenSize],
+    ["attn_output.weight", q],
+    ["ffn_{gate,up}.weight", hp.hiddenSize],
+    ["ffn_down.weight", hp.intermediateSize],
   ];
   for (const [name, cols] of shapes) {
     if (!formatFits(options.format, cols)) {
       const what = options.format.kind === "codec" ? `the ${options.format.codec.type.name} block size ${options.format.codec.type.blockSize}` : `group size ${options.format.scheme.groupSize}`;
-      throw new BitsmithError(`${name} rows have ${cols} values, not a multiple of ${what}; choose a size that divides every row or allow a per-layer fallback`, {
+      throw new BitsmithError(`rows have ${cols} values, not a multiple of ${what}; choose a size that divides every row or allow a per-layer fallback`, {
         field: `blk.*.${name}`,
       });
     }
@@ -95,11 +95,11 @@ export async function quantizeBlocks(model: ModelSource, options: SequentialQuan
   const source = ggufView(model);
   const hp = runnableHParams(source);
   const style = ropeStyleOf(source.info.architecture);
+  if (options.method === "outlier" && options.format.kind !== "integer") throw new BitsmithError("the outlier method needs integer groups: its fp16 side list has no GGUF form", { field: "format" });
   checkFormats(options, hp);
   const needsCalibration = options.method !== "rtn";
   const windows = options.calibration;
   if (needsCalibration && (!windows || windows.length === 0)) throw new BitsmithError(`${options.method} needs calibration data`, { field: "calibration" });
-  if (options.method === "outlier" && options.format.kind !== "integer") throw new BitsmithError("the outlier method needs integer groups: its fp16 side list has no GGUF form", { field: "format" });
 
   const store = options.store ?? new MemoryQuantizationStore();
   const fingerprint = JSON.stringify({
