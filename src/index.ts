@@ -30,3 +30,5 @@ export * from "./tokenizer/index.js";
 export * from "./quantize/index.js";
 export * from "./formats/imatrix/index.js";
 export * from "./merge/index.js";
+export * from "./calibrate/index.js";
+export * from "./methods/index.js";
