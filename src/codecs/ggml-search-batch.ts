@@ -8,16 +8,18 @@
  */
 import { encodeModule, type FunctionBuilder } from "../kernels/wasm/wasm-emitter.js";
 import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
-import { makeQkxQuants, makeQxQuants } from "./ggml-search.js";
-import { qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
+import { iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
 
-type QkxSearch = (x: number, w: number, levels: number, out: number, quads: number, nmax: number, rmin: number, rdelta: number, nstep: number) => void;
-type QxSearch = (x: number, w: number, levels: number, out: number, quads: number, nmax: number) => void;
+type QkxSearch = (x: number, w: number, levels: number, aux: number, out: number, quads: number, nmax: number, rmin: number, rdelta: number, nstep: number) => void;
+type QxSearch = (x: number, w: number, levels: number, aux: number, out: number, quads: number, nmax: number) => void;
+type Iq4Search = (x: number, w: number, out: number, quads: number) => void;
 
 interface SearchModule {
   memory: WebAssembly.Memory;
   qkx: Record<string, QkxSearch>;
   qx: Record<string, QxSearch>;
+  iq4: Iq4Search;
 }
 
 const PAGE = 65536;
@@ -48,10 +50,11 @@ function searchModule(): SearchModule | null {
     const qkx = QKX_VARIANTS.map(([n, mad]) => qkxSearchFunction(n, mad));
     const qx = QX_VARIANTS.map(([n, square]) => qxSearchFunction(n, square));
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
-    const bytes = encodeModule({ initial: 1, maximum: MAX_PAGES, shared: false }, [...qkx, ...qx]);
+    const iq4 = iq4SearchFunction();
+    const bytes = encodeModule({ initial: 1, maximum: MAX_PAGES, shared: false }, [...qkx, ...qx, iq4]);
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
     const pick = <T>(fs: FunctionBuilder[]) => Object.fromEntries(fs.map((f) => [f.name, exports[f.name] as T]));
-    compiled = { memory, qkx: pick<QkxSearch>(qkx), qx: pick<QxSearch>(qx) };
+    compiled = { memory, qkx: pick<QkxSearch>(qkx), qx: pick<QxSearch>(qx), iq4: exports[iq4.name] as Iq4Search };
   } catch {
     // e.g. a browser's main thread refusing a synchronous compile: the scalar searches do the work.
   }
@@ -118,11 +121,12 @@ export function makeQkxQuantsBatch(
   const xAt = 0;
   const wAt = block;
   const levelsAt = 2 * block;
-  const outAt = 3 * block;
+  const auxAt = 3 * block;
+  const outAt = auxAt + n * 16;
   const mem = memoryF32(m, outAt + quads * 32);
   interleave(mem, xAt / 4, x, xo, groups, n);
   interleave(mem, wAt / 4, weights, 0, groups, n);
-  search(xAt, wAt, levelsAt, outAt, quads, nmax, rmin, rdelta, nstep);
+  search(xAt, wAt, levelsAt, auxAt, outAt, quads, nmax, rmin, rdelta, nstep);
   for (let g = 0; g < groups; g++) {
     const q = g >> 2;
     const lane = g & 3;
@@ -162,11 +166,12 @@ export function makeQxQuantsBatch(
   const xAt = 0;
   const wAt = block;
   const levelsAt = 2 * block;
-  const outAt = 3 * block;
+  const auxAt = 3 * block;
+  const outAt = auxAt + n * 16;
   const mem = memoryF32(m, outAt + quads * 16);
   interleave(mem, xAt / 4, x, xo, groups, n);
   if (weights) interleave(mem, wAt / 4, weights, wo, groups, n);
-  search(xAt, wAt, levelsAt, outAt, quads, nmax);
+  search(xAt, wAt, levelsAt, auxAt, outAt, quads, nmax);
   for (let g = 0; g < groups; g++) {
     const q = g >> 2;
     const lane = g & 3;
@@ -174,6 +179,25 @@ export function makeQxQuantsBatch(
     for (let i = 0, d = lo + g * n; i < n; i++, s += 4) L[d + i] = mem[s]!;
     scales[so + g] = mem[outAt / 4 + q * 4 + lane]!;
   }
+}
+
+/**
+ * The IQ4_NL / IQ4_XS scale search (quantize_row_iq4_nl_impl) on `blocks` blocks of 32 values: block b is
+ * x[xo + 32b ..] with weights[32b ..]; its scale goes to scales[b].
+ */
+export function iq4nlBlockScalesBatch(blocks: number, x: Float32Array, xo: number, weights: Float32Array, scales: Float32Array): void {
+  const m = searchModule();
+  if (!m) {
+    for (let b = 0; b < blocks; b++) scales[b] = iq4nlBlockScale(x, xo + 32 * b, weights, 32 * b);
+    return;
+  }
+  const quads = (blocks + 3) >> 2;
+  const block = quads * 32 * 16;
+  const mem = memoryF32(m, 2 * block + quads * 16);
+  interleave(mem, 0, x, xo, blocks, 32);
+  interleave(mem, block / 4, weights, 0, blocks, 32);
+  m.iq4(0, block, 2 * block, quads);
+  for (let b = 0; b < blocks; b++) scales[b] = mem[(2 * block) / 4 + b]!;
 }
 
 const scratchMin = new Float32Array(1);

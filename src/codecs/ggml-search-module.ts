@@ -11,72 +11,113 @@
  */
 import { FunctionBuilder, f32x4, i32, v128 } from "../kernels/wasm/wasm-emitter.js";
 import type { Expr, Local } from "../kernels/wasm/wasm-emitter.js";
+import { KVALUES_IQ4NL } from "./ggml-search.js";
+
+/**
+ * Constants of the inner loops, held in locals set once per call: a v128.const inside an unrolled loop is
+ * rebuilt at every use by V8's code (several instructions), a local is a register or a stack slot.
+ */
+function constant(f: FunctionBuilder, value: Expr): Local {
+  const l = f.local("v128");
+  f.set(l, value);
+  return l;
+}
 
 /** nearest_int's magic 1.5 * 2^23 and the masks that read the rounded integer from its low mantissa bits. */
-const MAGIC = 12582912;
+interface RoundingConstants {
+  magic: Local;
+  lowBits: Local;
+  bias: Local;
+}
+
+function roundingConstants(f: FunctionBuilder): RoundingConstants {
+  return {
+    magic: constant(f, f32x4.const(12582912)),
+    lowBits: constant(f, v128.i32x4([0x7fffff, 0x7fffff, 0x7fffff, 0x7fffff])),
+    bias: constant(f, v128.i32x4([0x400000, 0x400000, 0x400000, 0x400000])),
+  };
+}
 
 /**
  * nearest_int(v) per lane as ggml computes it for any float: add 1.5 * 2^23 in float32, keep the low 23 bits
  * and subtract 2^22 (round half to even for |v| < 2^22, the same wrapped values as C beyond), then clamp to
  * [lo, hi]. Returns int32 lanes.
  */
-function nearestIntClamped(v: Expr, lo: Expr, hi: Expr): Expr {
-  const bits = v128.and(f32x4.add(v, f32x4.const(MAGIC)), v128.i32x4([0x7fffff, 0x7fffff, 0x7fffff, 0x7fffff]));
-  const l = v128.i32x4Sub(bits, v128.i32x4([0x400000, 0x400000, 0x400000, 0x400000]));
+function nearestIntClamped(v: Expr, lo: Expr, hi: Expr, k: RoundingConstants): Expr {
+  const l = v128.i32x4Sub(v128.and(f32x4.add(v, k.magic.get()), k.lowBits.get()), k.bias.get());
   return v128.i32x4MinS(v128.i32x4MaxS(l, lo), hi);
 }
 
 const locals = (f: FunctionBuilder, n: number): Local[] => Array.from({ length: n }, () => f.local("v128"));
 
 /**
- * make_qkx2_quants on `quads` quads of n-value groups: qkx_<n>[_mad](x, w, levels, out, quads, nmax, rmin,
+ * Loops over the values of a quad: `off` runs over the byte offsets 16 * i of value i from `first` to n - 1
+ * (a loop rather than unrolled code: V8's optimizing compiler allocates registers far better in a small loop).
+ */
+function eachValue(f: FunctionBuilder, off: Local, n: number, body: () => void, first = 0): void {
+  f.forRange(off, i32.const(16 * first), i32.const(16 * n), i32.const(16), body);
+}
+
+/** Vector i of the quad at `base`, i being the current `off` of eachValue. */
+const at = (base: Local, off: Local) => f32x4.load(i32.add(base.get(), off.get()));
+
+/**
+ * make_qkx2_quants on `quads` quads of n-value groups: qkx_<n>[_mad](x, w, levels, aux, out, quads, nmax, rmin,
  * rdelta, nstep). Reads values at x and weights at w (quad layout); writes the chosen levels as float32 at
  * `levels` (quad layout) and per quad two vectors at out + 32 q: the scales, then the mins as positive offsets
- * (ggml's the_min). `mad` picks the absolute error instead of the squared one.
+ * (ggml's the_min). `aux` is scratch for one quad's candidate levels. `mad` picks the absolute error instead
+ * of the squared one.
  */
 export function qkxSearchFunction(n: number, mad: boolean): FunctionBuilder {
-  const f = new FunctionBuilder(`qkx_${n}${mad ? "_mad" : ""}`, ["i32", "i32", "i32", "i32", "i32", "i32", "f32", "f32", "i32"]);
-  const [x, w, levels, out, quads, nmaxInt, rmin, rdelta, nstep] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const f = new FunctionBuilder(`qkx_${n}${mad ? "_mad" : ""}`, ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f32", "f32", "i32"]);
+  const [x, w, levels, aux, out, quads, nmaxInt, rmin, rdelta, nstep] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const q = f.local("i32");
   const is = f.local("i32");
+  const off = f.local("i32");
   const [min, max, sumW, sumX, nmax, zeroI, nmaxI, iscale, scale, bestError, flat] = locals(f, 11);
   const [sumL, sumL2, sumXL, D, thisScale, thisMin, curError, accept, xi, wi, l, wl, diff] = locals(f, 13);
-  const aux = locals(f, n);
-  const xAt = (i: number) => f32x4.load(x.get(), 16 * i);
-  const wAt = (i: number) => f32x4.load(w.get(), 16 * i);
   const zero = f32x4.zero;
   const error = (d: Expr) => (mad ? f32x4.abs(d) : f32x4.mul(d, d));
+  const k = roundingConstants(f);
+  /** Level of the current value for inverse scale `iscale` and offset `min`, as float32. */
+  const level = () => v128.f32x4ConvertI32S(nearestIntClamped(f32x4.mul(iscale.get(), f32x4.sub(xi.get(), min.get())), zeroI.get(), nmaxI.get(), k));
 
   f.set(nmaxI, v128.i32x4Splat(nmaxInt.get()));
   f.set(nmax, v128.f32x4ConvertI32S(nmaxI.get()));
   f.set(zeroI, zero());
   f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
     // min, max, sum of weights and of weighted values, in order.
-    f.set(min, xAt(0));
+    f.set(min, f32x4.load(x.get()));
     f.set(max, min.get());
-    f.set(sumW, wAt(0));
+    f.set(sumW, f32x4.load(w.get()));
     f.set(sumX, f32x4.mul(sumW.get(), min.get()));
-    for (let i = 1; i < n; i++) {
-      f.set(xi, xAt(i));
-      f.set(wi, wAt(i));
-      f.set(min, v128.bitselect(xi.get(), min.get(), f32x4.lt(xi.get(), min.get())));
-      f.set(max, v128.bitselect(xi.get(), max.get(), f32x4.gt(xi.get(), max.get())));
-      f.set(sumW, f32x4.add(sumW.get(), wi.get()));
-      f.set(sumX, f32x4.add(sumX.get(), f32x4.mul(wi.get(), xi.get())));
-    }
+    eachValue(
+      f,
+      off,
+      n,
+      () => {
+        f.set(xi, at(x, off));
+        f.set(wi, at(w, off));
+        f.set(min, v128.bitselect(xi.get(), min.get(), f32x4.lt(xi.get(), min.get())));
+        f.set(max, v128.bitselect(xi.get(), max.get(), f32x4.gt(xi.get(), max.get())));
+        f.set(sumW, f32x4.add(sumW.get(), wi.get()));
+        f.set(sumX, f32x4.add(sumX.get(), f32x4.mul(wi.get(), xi.get())));
+      },
+      1,
+    );
     f.set(min, v128.bitselect(zero(), min.get(), f32x4.gt(min.get(), zero())));
     // Lanes with max == min return right away (levels 0, scale 0): they never accept a candidate.
     f.set(flat, f32x4.eq(max.get(), min.get()));
     f.set(iscale, f32x4.div(nmax.get(), f32x4.sub(max.get(), min.get())));
     f.set(scale, f32x4.div(f32x4.const(1), iscale.get()));
     f.set(bestError, zero());
-    for (let i = 0; i < n; i++) {
-      f.set(xi, xAt(i));
-      f.set(l, v128.f32x4ConvertI32S(nearestIntClamped(f32x4.mul(iscale.get(), f32x4.sub(xi.get(), min.get())), zeroI.get(), nmaxI.get())));
-      f.v128Store(levels.get(), l.get(), 16 * i);
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(l, level());
+      f.v128Store(i32.add(levels.get(), off.get()), l.get());
       f.set(diff, f32x4.sub(f32x4.add(f32x4.mul(scale.get(), l.get()), min.get()), xi.get()));
-      f.set(bestError, f32x4.add(bestError.get(), f32x4.mul(wAt(i), error(diff.get()))));
-    }
+      f.set(bestError, f32x4.add(bestError.get(), f32x4.mul(at(w, off), error(diff.get()))));
+    });
     // nstep < 1 returns after the first fit.
     f.set(is, i32.const(0));
     f.whileTrue(i32.and(i32.geS(nstep.get(), i32.const(1)), i32.leS(is.get(), nstep.get())), () => {
@@ -86,14 +127,15 @@ export function qkxSearchFunction(n: number, mad: boolean): FunctionBuilder {
       f.set(sumL, zero());
       f.set(sumL2, zero());
       f.set(sumXL, zero());
-      for (let i = 0; i < n; i++) {
-        f.set(xi, xAt(i));
-        f.set(aux[i]!, v128.f32x4ConvertI32S(nearestIntClamped(f32x4.mul(iscale.get(), f32x4.sub(xi.get(), min.get())), zeroI.get(), nmaxI.get())));
-        f.set(wl, f32x4.mul(wAt(i), aux[i]!.get()));
+      eachValue(f, off, n, () => {
+        f.set(xi, at(x, off));
+        f.set(l, level());
+        f.v128Store(i32.add(aux.get(), off.get()), l.get());
+        f.set(wl, f32x4.mul(at(w, off), l.get()));
         f.set(sumL, f32x4.add(sumL.get(), wl.get()));
-        f.set(sumL2, f32x4.add(sumL2.get(), f32x4.mul(wl.get(), aux[i]!.get())));
+        f.set(sumL2, f32x4.add(sumL2.get(), f32x4.mul(wl.get(), l.get())));
         f.set(sumXL, f32x4.add(sumXL.get(), f32x4.mul(wl.get(), xi.get())));
-      }
+      });
       f.set(D, f32x4.sub(f32x4.mul(sumW.get(), sumL2.get()), f32x4.mul(sumL.get(), sumL.get())));
       f.set(thisScale, f32x4.div(f32x4.sub(f32x4.mul(sumW.get(), sumXL.get()), f32x4.mul(sumX.get(), sumL.get())), D.get()));
       f.set(thisMin, f32x4.div(f32x4.sub(f32x4.mul(sumL2.get(), sumX.get()), f32x4.mul(sumL.get(), sumXL.get())), D.get()));
@@ -102,20 +144,20 @@ export function qkxSearchFunction(n: number, mad: boolean): FunctionBuilder {
       f.set(thisScale, v128.bitselect(f32x4.div(sumXL.get(), sumL2.get()), thisScale.get(), accept.get()));
       f.set(thisMin, v128.bitselect(zero(), thisMin.get(), accept.get()));
       f.set(curError, zero());
-      for (let i = 0; i < n; i++) {
-        f.set(diff, f32x4.sub(f32x4.add(f32x4.mul(thisScale.get(), aux[i]!.get()), thisMin.get()), xAt(i)));
-        f.set(curError, f32x4.add(curError.get(), f32x4.mul(wAt(i), error(diff.get()))));
-      }
+      eachValue(f, off, n, () => {
+        f.set(diff, f32x4.sub(f32x4.add(f32x4.mul(thisScale.get(), at(aux, off)), thisMin.get()), at(x, off)));
+        f.set(curError, f32x4.add(curError.get(), f32x4.mul(at(w, off), error(diff.get()))));
+      });
       f.set(accept, v128.andNot(v128.and(f32x4.gt(D.get(), zero()), f32x4.lt(curError.get(), bestError.get())), flat.get()));
       f.ifThen(v128.anyTrue(accept.get()), () => {
-        for (let i = 0; i < n; i++) f.v128Store(levels.get(), v128.bitselect(aux[i]!.get(), f32x4.load(levels.get(), 16 * i), accept.get()), 16 * i);
+        eachValue(f, off, n, () => f.v128Store(i32.add(levels.get(), off.get()), v128.bitselect(at(aux, off), at(levels, off), accept.get())));
         f.set(bestError, v128.bitselect(curError.get(), bestError.get(), accept.get()));
         f.set(scale, v128.bitselect(thisScale.get(), scale.get(), accept.get()));
         f.set(min, v128.bitselect(thisMin.get(), min.get(), accept.get()));
       });
       f.set(is, i32.add(is.get(), i32.const(1)));
     });
-    for (let i = 0; i < n; i++) f.v128Store(levels.get(), v128.andNot(f32x4.load(levels.get(), 16 * i), flat.get()), 16 * i);
+    eachValue(f, off, n, () => f.v128Store(i32.add(levels.get(), off.get()), v128.andNot(at(levels, off), flat.get())));
     f.v128Store(out.get(), v128.andNot(scale.get(), flat.get()));
     f.v128Store(out.get(), f32x4.neg(min.get()), 16);
     f.set(x, i32.add(x.get(), i32.const(16 * n)));
@@ -127,39 +169,116 @@ export function qkxSearchFunction(n: number, mad: boolean): FunctionBuilder {
 }
 
 /**
- * make_qx_quants (rmse_type 1) on `quads` quads of n-value groups: qx_<n>[_sq](x, w, levels, out, quads, nmax).
- * Weights are read at w (quad layout), or are x^2 for the `_sq` variant (make_qx_quants without weights).
- * Writes the levels l + nmax as float32 at `levels` (quad layout) and each quad's scales at out + 16 q.
+ * make_qx_quants (rmse_type 1) on `quads` quads of n-value groups: qx_<n>[_sq](x, w, levels, aux, out, quads,
+ * nmax). Weights are read at w (quad layout), or are x^2 for the `_sq` variant (make_qx_quants without
+ * weights). Writes the levels l + nmax as float32 at `levels` (quad layout) and each quad's scales at
+ * out + 16 q. `aux` is scratch for one quad's candidate levels.
  */
 export function qxSearchFunction(n: number, squareWeights: boolean): FunctionBuilder {
-  const f = new FunctionBuilder(`qx_${n}${squareWeights ? "_sq" : ""}`, ["i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [x, w, levels, out, quads, nmaxInt] = f.params as [Local, Local, Local, Local, Local, Local];
+  const f = new FunctionBuilder(`qx_${n}${squareWeights ? "_sq" : ""}`, ["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [x, w, levels, aux, out, quads, nmaxInt] = f.params as [Local, Local, Local, Local, Local, Local, Local];
   const q = f.local("i32");
   const is = f.local("i32");
+  const off = f.local("i32");
   const [amax, max, tiny, nmax, lowI, highI, iscale, sumlx, suml2, scale, best, accept, xi, wi, l] = locals(f, 15);
-  const xAt = (i: number) => f32x4.load(x.get(), 16 * i);
-  const wAt = (i: number) => (squareWeights ? f32x4.mul(xAt(i), xAt(i)) : f32x4.load(w.get(), 16 * i));
-  const cand = locals(f, n);
   const zero = f32x4.zero;
+  const k = roundingConstants(f);
 
   f.set(nmax, v128.f32x4ConvertI32S(v128.i32x4Splat(nmaxInt.get())));
   f.set(lowI, v128.i32x4Splat(i32.sub(i32.const(0), nmaxInt.get())));
   f.set(highI, v128.i32x4Splat(i32.sub(nmaxInt.get(), i32.const(1))));
-  /** Levels l in [-nmax, nmax-1] of every value for inverse scale `iscale` into `cand`, and their sums. */
-  const fit = () => {
+  /** Levels l + nmax of every value for inverse scale `iscale` into `target`, and the sums of the fit. */
+  const fit = (target: Local) => {
     f.set(sumlx, zero());
     f.set(suml2, zero());
-    for (let i = 0; i < n; i++) {
-      f.set(xi, xAt(i));
-      f.set(wi, wAt(i));
-      f.set(l, v128.f32x4ConvertI32S(nearestIntClamped(f32x4.mul(iscale.get(), xi.get()), lowI.get(), highI.get())));
-      f.set(cand[i]!, l.get());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(wi, squareWeights ? f32x4.mul(xi.get(), xi.get()) : at(w, off));
+      f.set(l, v128.f32x4ConvertI32S(nearestIntClamped(f32x4.mul(iscale.get(), xi.get()), lowI.get(), highI.get(), k)));
+      f.v128Store(i32.add(target.get(), off.get()), f32x4.add(l.get(), nmax.get()));
       f.set(sumlx, f32x4.add(sumlx.get(), f32x4.mul(f32x4.mul(wi.get(), xi.get()), l.get())));
       f.set(suml2, f32x4.add(suml2.get(), f32x4.mul(f32x4.mul(wi.get(), l.get()), l.get())));
-    }
+    });
   };
   f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
     // The value of largest magnitude, the first one on ties.
+    f.set(amax, zero());
+    f.set(max, zero());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(accept, f32x4.gt(f32x4.abs(xi.get()), amax.get()));
+      f.set(amax, v128.bitselect(f32x4.abs(xi.get()), amax.get(), accept.get()));
+      f.set(max, v128.bitselect(xi.get(), max.get(), accept.get()));
+    });
+    // Lanes below GROUP_MAX_EPS get levels 0 and scale 0 at the end, whatever they computed.
+    f.set(tiny, f32x4.lt(amax.get(), f32x4.const(1e-15)));
+    f.set(iscale, f32x4.div(f32x4.neg(nmax.get()), max.get()));
+    fit(levels);
+    // C's `suml2 ? sumlx / suml2 : 0`.
+    f.set(scale, v128.and(f32x4.div(sumlx.get(), suml2.get()), f32x4.ne(suml2.get(), zero())));
+    f.set(best, f32x4.mul(scale.get(), sumlx.get()));
+    f.forRange(is, i32.const(-9), i32.const(10), i32.const(1), () => {
+      f.ifThen(i32.ne(is.get(), i32.const(0)), () => {
+        const step = f32x4.mul(f32x4.const(0.1), v128.f32x4ConvertI32S(v128.i32x4Splat(is.get())));
+        f.set(iscale, f32x4.div(f32x4.neg(f32x4.add(nmax.get(), step)), max.get()));
+        fit(aux);
+        f.set(accept, v128.and(f32x4.gt(suml2.get(), zero()), f32x4.gt(f32x4.mul(sumlx.get(), sumlx.get()), f32x4.mul(best.get(), suml2.get()))));
+        f.ifThen(v128.anyTrue(accept.get()), () => {
+          eachValue(f, off, n, () => f.v128Store(i32.add(levels.get(), off.get()), v128.bitselect(at(aux, off), at(levels, off), accept.get())));
+          f.set(scale, v128.bitselect(f32x4.div(sumlx.get(), suml2.get()), scale.get(), accept.get()));
+          f.set(best, v128.bitselect(f32x4.mul(scale.get(), sumlx.get()), best.get(), accept.get()));
+        });
+      });
+    });
+    eachValue(f, off, n, () => f.v128Store(i32.add(levels.get(), off.get()), v128.andNot(at(levels, off), tiny.get())));
+    f.v128Store(out.get(), v128.andNot(scale.get(), tiny.get()));
+    f.set(x, i32.add(x.get(), i32.const(16 * n)));
+    if (!squareWeights) f.set(w, i32.add(w.get(), i32.const(16 * n)));
+    f.set(levels, i32.add(levels.get(), i32.const(16 * n)));
+    f.set(out, i32.add(out.get(), i32.const(16)));
+  });
+  return f;
+}
+
+/**
+ * The scale search of quantize_row_iq4_nl_impl (ntry 7) on `quads` quads of 32-value blocks: iq4_32(x, w, out,
+ * quads) reads values and weights (quad layout) and writes each quad's block scales at out + 16 q (0 for
+ * blocks below GROUP_MAX_EPS). A value's level is best_index_int8 as iq4.ts decides it: the number of
+ * midpoints between neighbouring levels that 2x reaches (exact: the midpoints are integers and 2x is exact).
+ */
+export function iq4SearchFunction(): FunctionBuilder {
+  const n = 32;
+  const f = new FunctionBuilder("iq4_32", ["i32", "i32", "i32", "i32"]);
+  const [x, w, out, quads] = f.params as [Local, Local, Local, Local];
+  const q = f.local("i32");
+  const itry = f.local("i32");
+  const off = f.local("i32");
+  const [amax, max, tiny, id, sumqx, sumq2, d, best, accept, xi, x2, idx, value, wq] = locals(f, 14);
+  const xAt = (i: number) => f32x4.load(x.get(), 16 * i);
+  const wAt = (i: number) => f32x4.load(w.get(), 16 * i);
+  const zero = f32x4.zero;
+  // Byte table of the levels for i8x16.swizzle.
+  const table = constant(f, v128.i32x4([0, 4, 8, 12].map((k) => KVALUES_IQ4NL.slice(k, k + 4).reduce((acc, v, b) => acc | ((v & 255) << (8 * b)), 0)) as [number, number, number, number]));
+  const midpoints = KVALUES_IQ4NL.slice(1).map((v, k) => constant(f, f32x4.const(KVALUES_IQ4NL[k]! + v)));
+
+  /** sumqx, sumq2 of every value's best level for inverse scale `id`. */
+  const fit = () => {
+    f.set(sumqx, zero());
+    f.set(sumq2, zero());
+    f.forRange(off, i32.const(0), i32.const(16 * n), i32.const(16), () => {
+      f.set(xi, f32x4.load(i32.add(x.get(), off.get())));
+      f.set(x2, f32x4.mul(id.get(), xi.get()));
+      f.set(x2, f32x4.add(x2.get(), x2.get()));
+      f.set(idx, zero());
+      // A true lane is -1: subtracting it counts the midpoints 2x reaches.
+      for (const m of midpoints) f.set(idx, v128.i32x4Sub(idx.get(), f32x4.ge(x2.get(), m.get())));
+      f.set(value, v128.f32x4ConvertI32S(v128.i32x4ShrS(v128.i32x4Shl(v128.i8x16Swizzle(table.get(), idx.get()), 24), 24)));
+      f.set(wq, f32x4.mul(f32x4.load(i32.add(w.get(), off.get())), value.get()));
+      f.set(sumqx, f32x4.add(sumqx.get(), f32x4.mul(wq.get(), xi.get())));
+      f.set(sumq2, f32x4.add(sumq2.get(), f32x4.mul(wq.get(), value.get())));
+    });
+  };
+  f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
     f.set(amax, zero());
     f.set(max, zero());
     for (let i = 0; i < n; i++) {
@@ -168,34 +287,21 @@ export function qxSearchFunction(n: number, squareWeights: boolean): FunctionBui
       f.set(amax, v128.bitselect(f32x4.abs(xi.get()), amax.get(), accept.get()));
       f.set(max, v128.bitselect(xi.get(), max.get(), accept.get()));
     }
-    // Lanes below GROUP_MAX_EPS get levels 0 and scale 0 at the end, whatever they computed.
     f.set(tiny, f32x4.lt(amax.get(), f32x4.const(1e-15)));
-    f.set(iscale, f32x4.div(f32x4.neg(nmax.get()), max.get()));
+    f.set(id, f32x4.div(f32x4.const(1), f32x4.div(f32x4.neg(max.get()), f32x4.const(KVALUES_IQ4NL[0]!))));
     fit();
-    for (let i = 0; i < n; i++) f.v128Store(levels.get(), f32x4.add(cand[i]!.get(), nmax.get()), 16 * i);
-    // C's `suml2 ? sumlx / suml2 : 0`.
-    f.set(scale, v128.and(f32x4.div(sumlx.get(), suml2.get()), f32x4.ne(suml2.get(), zero())));
-    f.set(best, f32x4.mul(scale.get(), sumlx.get()));
-    f.forRange(is, i32.const(-9), i32.const(10), i32.const(1), () => {
-      f.ifThen(i32.ne(is.get(), i32.const(0)), () => {
-        const step = f32x4.mul(f32x4.const(0.1), v128.f32x4ConvertI32S(v128.i32x4Splat(is.get())));
-        f.set(iscale, f32x4.div(f32x4.neg(f32x4.add(nmax.get(), step)), max.get()));
-        fit();
-        f.set(accept, v128.and(f32x4.gt(suml2.get(), zero()), f32x4.gt(f32x4.mul(sumlx.get(), sumlx.get()), f32x4.mul(best.get(), suml2.get()))));
-        f.ifThen(v128.anyTrue(accept.get()), () => {
-          for (let i = 0; i < n; i++) {
-            f.v128Store(levels.get(), v128.bitselect(f32x4.add(cand[i]!.get(), nmax.get()), f32x4.load(levels.get(), 16 * i), accept.get()), 16 * i);
-          }
-          f.set(scale, v128.bitselect(f32x4.div(sumlx.get(), suml2.get()), scale.get(), accept.get()));
-          f.set(best, v128.bitselect(f32x4.mul(scale.get(), sumlx.get()), best.get(), accept.get()));
-        });
-      });
+    f.set(d, v128.and(f32x4.div(sumqx.get(), sumq2.get()), f32x4.gt(sumq2.get(), zero())));
+    f.set(best, f32x4.mul(d.get(), sumqx.get()));
+    f.forRange(itry, i32.const(-7), i32.const(8), i32.const(1), () => {
+      f.set(id, f32x4.div(v128.f32x4ConvertI32S(v128.i32x4Splat(i32.add(itry.get(), i32.const(KVALUES_IQ4NL[0]!)))), max.get()));
+      fit();
+      f.set(accept, v128.and(f32x4.gt(sumq2.get(), zero()), f32x4.gt(f32x4.mul(sumqx.get(), sumqx.get()), f32x4.mul(best.get(), sumq2.get()))));
+      f.set(d, v128.bitselect(f32x4.div(sumqx.get(), sumq2.get()), d.get(), accept.get()));
+      f.set(best, v128.bitselect(f32x4.mul(d.get(), sumqx.get()), best.get(), accept.get()));
     });
-    for (let i = 0; i < n; i++) f.v128Store(levels.get(), v128.andNot(f32x4.load(levels.get(), 16 * i), tiny.get()), 16 * i);
-    f.v128Store(out.get(), v128.andNot(scale.get(), tiny.get()));
+    f.v128Store(out.get(), v128.andNot(d.get(), tiny.get()));
     f.set(x, i32.add(x.get(), i32.const(16 * n)));
-    if (!squareWeights) f.set(w, i32.add(w.get(), i32.const(16 * n)));
-    f.set(levels, i32.add(levels.get(), i32.const(16 * n)));
+    f.set(w, i32.add(w.get(), i32.const(16 * n)));
     f.set(out, i32.add(out.get(), i32.const(16)));
   });
   return f;

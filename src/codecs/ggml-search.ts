@@ -365,3 +365,81 @@ export function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8A
   }
   return suml2 > 0 ? fr(sumlx / suml2) : 0;
 }
+
+/** kvalues_iq4nl: the 16 levels of IQ4_NL and IQ4_XS. */
+export const KVALUES_IQ4NL: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+const kvalues = Float32Array.from(KVALUES_IQ4NL);
+/** Sums of neighbouring table entries: x picks entry i once 2x reaches kvalues[i-1] + kvalues[i]. */
+const midSums = Float32Array.from(KVALUES_IQ4NL, (v, i) => (i === 0 ? -Infinity : KVALUES_IQ4NL[i - 1]! + v));
+
+/** best_index_int8 for kvalues_iq4nl: branch-free binary search on exact midpoints (2x is exact). */
+export function bestIndexIq4nl(x: number): number {
+  const x2 = x + x;
+  let idx = 0;
+  idx = x2 >= midSums[idx + 8]! ? idx + 8 : idx;
+  idx = x2 >= midSums[idx + 4]! ? idx + 4 : idx;
+  idx = x2 >= midSums[idx + 2]! ? idx + 2 : idx;
+  idx = x2 >= midSums[idx + 1]! ? idx + 1 : idx;
+  return idx;
+}
+
+const IQ4_NTRY = 7;
+const iq4Candidate = new Uint8Array(32);
+
+/**
+ * The scale search of quantize_row_iq4_nl_impl (ntry 7) for the 32 values at x[xb] with weights w[wo ..]:
+ * a first fit at d = max/127, then 15 inverse scales (itry - 127)/max, keeping the best weighted
+ * least-squares scale. Returns 0 for a block below GROUP_MAX_EPS.
+ *
+ * Speed: a try choosing the same codes as the one before has the same sums and cannot change the result.
+ */
+export function iq4nlBlockScale(x: Float32Array, xb: number, w: Float32Array, wo: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < 32; j++) {
+    const ax = Math.abs(x[xb + j]!);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xb + j]!;
+    }
+  }
+  if (amax < GROUP_MAX_EPS) return 0;
+  let d = fr(-max / -127);
+  let id = fr(1 / d);
+  let sumqx = 0;
+  let sumq2 = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = x[xb + j]!;
+    const q = kvalues[bestIndexIq4nl(fr(id * v))]!;
+    const wq = fr(w[wo + j]! * q);
+    sumqx = fr(sumqx + fr(wq * v));
+    sumq2 = fr(sumq2 + fr(wq * q));
+  }
+  d = sumq2 > 0 ? fr(sumqx / sumq2) : 0;
+  let best = fr(d * sumqx);
+  const candidate = iq4Candidate;
+  candidate.fill(255);
+  for (let itry = -IQ4_NTRY; itry <= IQ4_NTRY; itry++) {
+    id = fr((itry - 127) / max);
+    let changed = 0;
+    for (let j = 0; j < 32; j++) {
+      const l = bestIndexIq4nl(fr(id * x[xb + j]!));
+      changed |= l ^ candidate[j]!;
+      candidate[j] = l;
+    }
+    if (!changed) continue;
+    sumqx = 0;
+    sumq2 = 0;
+    for (let j = 0; j < 32; j++) {
+      const q = kvalues[candidate[j]!]!;
+      const wq = fr(w[wo + j]! * q);
+      sumqx = fr(sumqx + fr(wq * x[xb + j]!));
+      sumq2 = fr(sumq2 + fr(wq * q));
+    }
+    if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
+      d = fr(sumqx / sumq2);
+      best = fr(d * sumqx);
+    }
+  }
+  return d;
+}

@@ -10,112 +10,69 @@
 import { nearestInt } from "../numeric/float32-ops.js";
 import { loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
-import { GROUP_MAX_EPS } from "./ggml-search.js";
+import { bestIndexIq4nl, KVALUES_IQ4NL } from "./ggml-search.js";
+import { iq4nlBlockScalesBatch } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
 
-export const KVALUES_IQ4NL: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 const kvalues = Float32Array.from(KVALUES_IQ4NL);
-/** Sums of neighbouring table entries: x picks entry i once 2x reaches kvalues[i-1] + kvalues[i]. */
-const midSums = Float32Array.from(KVALUES_IQ4NL, (v, i) => (i === 0 ? -Infinity : KVALUES_IQ4NL[i - 1]! + v));
 
-/** best_index_int8 for the 16-entry table: branch-free binary search on exact midpoints (2x is exact). */
-function bestIndex(x: number): number {
-  const x2 = x + x;
-  let idx = 0;
-  idx = x2 >= midSums[idx + 8]! ? idx + 8 : idx;
-  idx = x2 >= midSums[idx + 4]! ? idx + 4 : idx;
-  idx = x2 >= midSums[idx + 2]! ? idx + 2 : idx;
-  idx = x2 >= midSums[idx + 1]! ? idx + 1 : idx;
-  return idx;
-}
-
-const NTRY = 7;
-const weight = new Float32Array(32);
 const scales = new Float32Array(8);
 const L = new Uint8Array(256);
-const candidate = new Uint8Array(32);
 
 /**
- * quantize_row_iq4_nl_impl for one super-block of `superBlockSize` (32: IQ4_NL, 256: IQ4_XS) values at x[base].
- * Writes d (and for IQ4_XS the sub-block scales) at dst[o]; leaves the codes in L.
+ * Row-wide scratch: weights per value, scale per 32-value block (the block searches of a row run as one
+ * batch). Grown to the longest row seen.
  */
-function quantizeSuperBlock(superBlockSize: number, x: Float32Array, base: number, qw: Float32Array | undefined, qwo: number, dst: Uint8Array, o: number): void {
-  let sigma2 = 0;
-  for (let j = 0; j < superBlockSize; j++) sigma2 = fr(sigma2 + fr(x[base + j]! * x[base + j]!));
-  sigma2 = fr(sigma2 * fr(2 / superBlockSize));
-  let maxScale = 0;
-  let amaxScale = 0;
-  const nb = superBlockSize / 32;
-  for (let ib = 0; ib < nb; ib++) {
-    const xb = base + 32 * ib;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xb + j]!;
-      weight[j] = qw ? fr(qw[qwo + 32 * ib + j]! * fr(Math.sqrt(fr(sigma2 + fr(v * v))))) : fr(v * v);
-    }
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const ax = Math.abs(x[xb + j]!);
-      if (ax > amax) {
-        amax = ax;
-        max = x[xb + j]!;
+const row = { weights: new Float32Array(0), scales: new Float32Array(0) };
+
+/**
+ * The weights of quantize_row_iq4_nl_impl for a row cut into super-blocks of `superBlockSize` (32: IQ4_NL,
+ * 256: IQ4_XS): x^2, or with an importance matrix qw[j] * sqrt(sigma2 + x[j]^2), sigma2 = 2 mean(x^2) of the
+ * super-block; then the scale search of every 32-value block into row.scales.
+ */
+function searchRow(superBlockSize: number, x: Float32Array, xo: number, n: number, qw: Float32Array | undefined): void {
+  if (row.weights.length < n) {
+    row.weights = new Float32Array(n);
+    row.scales = new Float32Array(n / 32);
+  }
+  const w = row.weights;
+  for (let b = 0; b < n; b += superBlockSize) {
+    const base = xo + b;
+    if (qw) {
+      let sigma2 = 0;
+      for (let j = 0; j < superBlockSize; j++) sigma2 = fr(sigma2 + fr(x[base + j]! * x[base + j]!));
+      sigma2 = fr(sigma2 * fr(2 / superBlockSize));
+      for (let j = 0; j < superBlockSize; j++) {
+        const v = x[base + j]!;
+        w[b + j] = fr(qw[b + j]! * fr(Math.sqrt(fr(sigma2 + fr(v * v)))));
       }
-    }
-    if (amax < GROUP_MAX_EPS) {
-      scales[ib] = 0;
-      L.fill(0, 32 * ib, 32 * ib + 32);
-      continue;
-    }
-    let d = fr(-max / -127);
-    let id = fr(1 / d);
-    let sumqx = 0;
-    let sumq2 = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xb + j]!;
-      const l = bestIndex(fr(id * v));
-      L[32 * ib + j] = l;
-      const wq = fr(weight[j]! * kvalues[l]!);
-      sumqx = fr(sumqx + fr(wq * v));
-      sumq2 = fr(sumq2 + fr(wq * kvalues[l]!));
-    }
-    d = sumq2 > 0 ? fr(sumqx / sumq2) : 0;
-    let best = fr(d * sumqx);
-    candidate.fill(255);
-    for (let itry = -NTRY; itry <= NTRY; itry++) {
-      id = fr((itry - 127) / max);
-      // A try choosing the same codes as the one before has the same sums and cannot change the result.
-      let changed = false;
-      for (let j = 0; j < 32; j++) {
-        const l = bestIndex(fr(id * x[xb + j]!));
-        if (l !== candidate[j]) {
-          candidate[j] = l;
-          changed = true;
-        }
-      }
-      if (!changed) continue;
-      sumqx = 0;
-      sumq2 = 0;
-      for (let j = 0; j < 32; j++) {
-        const q = kvalues[candidate[j]!]!;
-        const wq = fr(weight[j]! * q);
-        sumqx = fr(sumqx + fr(wq * x[xb + j]!));
-        sumq2 = fr(sumq2 + fr(wq * q));
-      }
-      if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
-        d = fr(sumqx / sumq2);
-        best = fr(d * sumqx);
-      }
-    }
-    scales[ib] = d;
-    const absD = Math.abs(d);
-    if (absD > amaxScale) {
-      amaxScale = absD;
-      maxScale = d;
+    } else {
+      for (let j = 0; j < superBlockSize; j++) w[b + j] = fr(x[base + j]! * x[base + j]!);
     }
   }
+  iq4nlBlockScalesBatch(n / 32, x, xo, w, row.scales);
+}
+
+/**
+ * The rest of quantize_row_iq4_nl_impl for the super-block of `superBlockSize` values at x[base] whose block
+ * scales are row.scales[so ..]: writes d (and for IQ4_XS the sub-block scales) at dst[o]; leaves the codes in L.
+ */
+function finishSuperBlock(superBlockSize: number, x: Float32Array, base: number, so: number, dst: Uint8Array, o: number): void {
+  const nb = superBlockSize / 32;
   if (nb > 1) {
+    let maxScale = 0;
+    let amaxScale = 0;
+    for (let ib = 0; ib < nb; ib++) {
+      const d = row.scales[so + ib]!;
+      scales[ib] = d;
+      const absD = Math.abs(d);
+      if (absD > amaxScale) {
+        amaxScale = absD;
+        maxScale = d;
+      }
+    }
     // IQ4_XS: 6-bit sub-block scales relative to d = -max/32 (the unrounded d, as ggml uses it).
     const d = fr(-maxScale / 32);
     storeF16(dst, o, d);
@@ -125,7 +82,7 @@ function quantizeSuperBlock(superBlockSize: number, x: Float32Array, base: numbe
       let l = Math.max(-32, Math.min(31, nearestInt(fr(id * scales[ib]!))));
       const dl = fr(d * l);
       const idl = dl ? fr(1 / dl) : 0;
-      for (let j = 0; j < 32; j++) L[32 * ib + j] = bestIndex(fr(idl * x[base + 32 * ib + j]!));
+      for (let j = 0; j < 32; j++) L[32 * ib + j] = bestIndexIq4nl(fr(idl * x[base + 32 * ib + j]!));
       l += 32;
       if (ib % 2 === 0) dst[o + 4 + (ib >>> 1)] = l & 15;
       else dst[o + 4 + (ib >>> 1)] |= (l & 15) << 4;
@@ -134,9 +91,10 @@ function quantizeSuperBlock(superBlockSize: number, x: Float32Array, base: numbe
     dst[o + 2] = scalesH;
     dst[o + 3] = scalesH >>> 8;
   } else {
-    storeF16(dst, o, scales[0]!);
-    const id = scales[0] ? fr(1 / scales[0]!) : 0;
-    for (let j = 0; j < 32; j++) L[j] = bestIndex(fr(id * x[base + j]!));
+    const d = row.scales[so]!;
+    storeF16(dst, o, d);
+    const id = d ? fr(1 / d) : 0;
+    for (let j = 0; j < 32; j++) L[j] = bestIndexIq4nl(fr(id * x[base + j]!));
   }
 }
 
@@ -148,15 +106,17 @@ function packNibbles(n: number, dst: Uint8Array, o: number): void {
 }
 
 function quantizeRowIq4Nl(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  searchRow(32, x, xo, n, qw);
   for (let b = 0; b < n; b += 32, o += 18) {
-    quantizeSuperBlock(32, x, xo + b, qw, b, dst, o);
+    finishSuperBlock(32, x, xo + b, b / 32, dst, o);
     packNibbles(32, dst, o + 2);
   }
 }
 
 function quantizeRowIq4Xs(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  searchRow(256, x, xo, n, qw);
   for (let b = 0; b < n; b += 256, o += 136) {
-    quantizeSuperBlock(256, x, xo + b, qw, b, dst, o);
+    finishSuperBlock(256, x, xo + b, b / 32, dst, o);
     packNibbles(256, dst, o + 8);
   }
 }

@@ -12,7 +12,7 @@ import { setWasmSearches } from "../../src/codecs/ggml-search-batch.js";
 import { hasSharedData } from "../helpers/paths.js";
 import { failingEntries } from "./reference-vectors.js";
 
-const TYPES = ["Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"];
+const TYPES = ["Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"];
 
 function withScalarSearches<T>(f: () => T): T {
   setWasmSearches(false);

@@ -226,6 +226,7 @@ export const f32x4 = {
   ne: f32x4Binary(0x42),
   lt: f32x4Binary(0x43),
   gt: f32x4Binary(0x44),
+  ge: f32x4Binary(0x46),
 };
 
 const v128Unary = (code: number, what: string) => (a: Expr) => expr("v128", [check(a, "v128", what)], simdOp(code));
@@ -271,6 +272,9 @@ export const v128 = {
   i32x4Sub: v128Binary(0xb1, "i32x4.sub"),
   i32x4MinS: v128Binary(0xb6, "i32x4.min_s"),
   i32x4MaxS: v128Binary(0xb8, "i32x4.max_s"),
+  i32x4ShrS: v128Shift(0xac, "i32x4.shr_s"),
+  /** Bytes of a picked by the byte indices in b (0 for indices above 15). */
+  i8x16Swizzle: v128Binary(0x0e, "i8x16.swizzle"),
 };
 
 /** Statements of one function body; control flow is structured (blocks and loops). */
