@@ -5,7 +5,8 @@
 import { BitsmithError, type TensorTypeInfo } from "../core/index.js";
 import { e4m3ToF32Row, e5m2ToF32Row } from "../numeric/fp8.js";
 import { viewF32, viewF64, viewI16, viewI32, viewI64, viewU16, viewU32, viewU64 } from "../numeric/byte-views.js";
-import { bf16ToF32Row, f16ToF32Row } from "../numeric/half.js";
+import { bf16ToF32Row } from "../numeric/half.js";
+import { f16BytesToF32 } from "./float.js";
 import { requireCodec } from "./index.js";
 
 function copyInto(out: Float32Array, values: ArrayLike<number>, count: number): Float32Array {
@@ -32,7 +33,7 @@ export function toFloat32(bytes: Uint8Array, type: TensorTypeInfo, count: number
       dst.set(viewF32(b));
       return dst;
     case "F16":
-      return f16ToF32Row(viewU16(b), dst, count);
+      return f16BytesToF32(b, dst, count);
     case "BF16":
       return bf16ToF32Row(viewU16(b), dst, count);
     case "F64":

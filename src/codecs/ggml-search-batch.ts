@@ -1,77 +1,11 @@
 /**
  * Batched entry points of ggml's scale searches: many independent groups per call, run four at a time by the
- * WebAssembly SIMD searches (ggml-search-module.ts) when the runtime can compile them synchronously, else
- * group by group by the scalar searches (ggml-search.ts). Both give the same bits.
- *
- * The generated module is compiled on first use, once per thread, with its own memory (grown on demand), into
- * which each call copies its groups in the interleaved layout and from which it reads the results.
+ * WebAssembly SIMD searches (ggml-search-module.ts, in codec-wasm.ts's module) where it runs, else group by group
+ * by the scalar searches (ggml-search.ts). Both give the same bits. Each call copies its groups into the
+ * module's memory in the interleaved layout and reads the results back.
  */
-import { encodeModule, type FunctionBuilder } from "../kernels/wasm/wasm-emitter.js";
-import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
+import { codecWasm } from "./codec-wasm.js";
 import { iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
-import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
-
-type QkxSearch = (x: number, w: number, levels: number, aux: number, out: number, quads: number, nmax: number, rmin: number, rdelta: number, nstep: number) => void;
-type QxSearch = (x: number, w: number, levels: number, aux: number, out: number, quads: number, nmax: number) => void;
-type Iq4Search = (x: number, w: number, out: number, quads: number) => void;
-
-interface SearchModule {
-  memory: WebAssembly.Memory;
-  qkx: Record<string, QkxSearch>;
-  qx: Record<string, QxSearch>;
-  iq4: Iq4Search;
-}
-
-const PAGE = 65536;
-const MAX_PAGES = 16384;
-/** Group sizes and error kinds (absolute: true) of make_qkx2_quants the codecs use. */
-const QKX_VARIANTS: readonly [number, boolean][] = [
-  [16, false],
-  [16, true],
-  [32, false],
-];
-/** Group sizes and weightings (x^2: true) of make_qx_quants the codecs use. */
-const QX_VARIANTS: readonly [number, boolean][] = [
-  [16, false],
-  [16, true],
-  [32, false],
-];
-
-/** undefined: not tried yet; null: unavailable (no SIMD, or a synchronous compile refused). */
-let compiled: SearchModule | null | undefined;
-let enabled = true;
-
-function searchModule(): SearchModule | null {
-  if (!enabled) return null;
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  if (!detectWasmSimd().simd) return null;
-  try {
-    const qkx = QKX_VARIANTS.map(([n, mad]) => qkxSearchFunction(n, mad));
-    const qx = QX_VARIANTS.map(([n, square]) => qxSearchFunction(n, square));
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
-    const iq4 = iq4SearchFunction();
-    const bytes = encodeModule({ initial: 1, maximum: MAX_PAGES, shared: false }, [...qkx, ...qx, iq4]);
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-    const pick = <T>(fs: FunctionBuilder[]) => Object.fromEntries(fs.map((f) => [f.name, exports[f.name] as T]));
-    compiled = { memory, qkx: pick<QkxSearch>(qkx), qx: pick<QxSearch>(qx), iq4: exports[iq4.name] as Iq4Search };
-  } catch {
-    // e.g. a browser's main thread refusing a synchronous compile: the scalar searches do the work.
-  }
-  return compiled;
-}
-
-/** Turns the WebAssembly searches off (false) or back on; for comparing the two implementations. */
-export function setWasmSearches(on: boolean): void {
-  enabled = on;
-}
-
-/** The module's memory as float32, grown to hold `bytes`. */
-function memoryF32(m: SearchModule, bytes: number): Float32Array {
-  const have = m.memory.buffer.byteLength;
-  if (bytes > have) m.memory.grow(Math.ceil((bytes - have) / PAGE));
-  return new Float32Array(m.memory.buffer);
-}
 
 /** Copies `groups` groups of n values (group g at src[so + g*n]) into the quad layout at mem[at], zero-padded. */
 function interleave(mem: Float32Array, at: number, src: Float32Array, so: number, groups: number, n: number): void {
@@ -107,8 +41,8 @@ export function makeQkxQuantsBatch(
   nstep: number,
   useMad: boolean,
 ): void {
-  const m = searchModule();
-  const search = m?.qkx[`qkx_${n}${useMad ? "_mad" : ""}`];
+  const m = codecWasm();
+  const search = m?.kernels[`qkx_${n}${useMad ? "_mad" : ""}`];
   if (!m || !search) {
     for (let g = 0; g < groups; g++) {
       scales[g] = makeQkxQuants(n, nmax, x, xo + g * n, weights.subarray(g * n, g * n + n), L, lo + g * n, scratchMin, scratchLevels, rmin, rdelta, nstep, useMad);
@@ -123,7 +57,7 @@ export function makeQkxQuantsBatch(
   const levelsAt = 2 * block;
   const auxAt = 3 * block;
   const outAt = auxAt + n * 16;
-  const mem = memoryF32(m, outAt + quads * 32);
+  const mem = m.f32(outAt + quads * 32);
   interleave(mem, xAt / 4, x, xo, groups, n);
   interleave(mem, wAt / 4, weights, 0, groups, n);
   search(xAt, wAt, levelsAt, auxAt, outAt, quads, nmax, rmin, rdelta, nstep);
@@ -155,8 +89,8 @@ export function makeQxQuantsBatch(
   scales: Float32Array,
   so: number,
 ): void {
-  const m = searchModule();
-  const search = m?.qx[`qx_${n}${weights ? "" : "_sq"}`];
+  const m = codecWasm();
+  const search = m?.kernels[`qx_${n}${weights ? "" : "_sq"}`];
   if (!m || !search) {
     for (let g = 0; g < groups; g++) scales[so + g] = makeQxQuants(n, nmax, x, xo + g * n, L, lo + g * n, 1, weights, wo + g * n);
     return;
@@ -168,7 +102,7 @@ export function makeQxQuantsBatch(
   const levelsAt = 2 * block;
   const auxAt = 3 * block;
   const outAt = auxAt + n * 16;
-  const mem = memoryF32(m, outAt + quads * 16);
+  const mem = m.f32(outAt + quads * 16);
   interleave(mem, xAt / 4, x, xo, groups, n);
   if (weights) interleave(mem, wAt / 4, weights, wo, groups, n);
   search(xAt, wAt, levelsAt, auxAt, outAt, quads, nmax);
@@ -186,17 +120,17 @@ export function makeQxQuantsBatch(
  * x[xo + 32b ..] with weights[32b ..]; its scale goes to scales[b].
  */
 export function iq4nlBlockScalesBatch(blocks: number, x: Float32Array, xo: number, weights: Float32Array, scales: Float32Array): void {
-  const m = searchModule();
+  const m = codecWasm();
   if (!m) {
     for (let b = 0; b < blocks; b++) scales[b] = iq4nlBlockScale(x, xo + 32 * b, weights, 32 * b);
     return;
   }
   const quads = (blocks + 3) >> 2;
   const block = quads * 32 * 16;
-  const mem = memoryF32(m, 2 * block + quads * 16);
+  const mem = m.f32(2 * block + quads * 16);
   interleave(mem, 0, x, xo, blocks, 32);
   interleave(mem, block / 4, weights, 0, blocks, 32);
-  m.iq4(0, block, 2 * block, quads);
+  m.kernels.iq4_32!(0, block, 2 * block, quads);
   for (let b = 0; b < blocks; b++) scales[b] = mem[(2 * block) / 4 + b]!;
 }
 

@@ -68,34 +68,46 @@ const terms = new Float64Array(32);
  * L[lo..lo+dim) and returns its index. IQ2/IQ3 score positions 2*level+1 (POSITIONS), IQ1 its shifted values.
  */
 export function bestNeighbour(lat: IqLattice, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array, L: Int8Array, lo: number): number {
-  const { points, lowLevel, highLevel } = neighbours(lat, u);
-  const { dim, levels, levelCount, termIndex } = lat;
-  // Each distance term depends only on the coordinate and its level: computed once for the levels the list
+  const list = lat.neighbourCache[u] ?? neighbours(lat, u);
+  const { pointTerms, termList } = list;
+  const dim = lat.dim;
+  const levelCount = lat.levelCount;
+  // Each distance term depends only on the coordinate and its level: computed once for the pairs the list
   // uses, each point's distance is their float32 sum in coordinate order, as in ggml.
-  for (let i = 0; i < dim; i++) {
-    const xi = x[xo + i]!;
-    const wi = w[wo + i]!;
-    for (let l = lowLevel[i]!; l <= highLevel[i]!; l++) {
-      const diff = fr(fr(scale * levelValue[l]!) - xi);
-      terms[i * levelCount + l] = fr(fr(wi * diff) * diff);
-    }
+  for (let t = 0; t < termList.length; t++) {
+    const ti = termList[t]!;
+    const i = (ti / levelCount) | 0;
+    const diff = fr(fr(scale * levelValue[ti - i * levelCount]!) - x[xo + i]!);
+    terms[ti] = fr(fr(w[wo + i]! * diff) * diff);
   }
+  const count = list.points.length;
   let bestD2 = FLT_MAX;
   let best = -1;
-  for (let j = 0; j < points.length; j++) {
-    const p = points[j]! * dim;
-    // Terms are >= 0, so partial sums never decrease: one that already reaches the best distance cannot win
-    // (ties keep the earlier point), and the rest of its sum is skipped.
-    let d2 = terms[termIndex[p]!]!;
-    for (let i = 1; i < dim && d2 < bestD2; i++) d2 = fr(d2 + terms[termIndex[p + i]!]!);
-    if (d2 < bestD2) {
-      bestD2 = d2;
-      best = points[j]!;
+  if (dim === 4) {
+    for (let j = 0, p = 0; j < count; j++, p += 4) {
+      const d2 = fr(fr(fr(terms[pointTerms[p]!]! + terms[pointTerms[p + 1]!]!) + terms[pointTerms[p + 2]!]!) + terms[pointTerms[p + 3]!]!);
+      if (d2 < bestD2) {
+        bestD2 = d2;
+        best = j;
+      }
+    }
+  } else {
+    for (let j = 0, p = 0; j < count; j++, p += dim) {
+      // Terms are >= 0, so partial sums never decrease: a point whose first half already reaches the best
+      // distance cannot win (ties keep the earlier point), and its second half is skipped.
+      let d2 = fr(fr(fr(terms[pointTerms[p]!]! + terms[pointTerms[p + 1]!]!) + terms[pointTerms[p + 2]!]!) + terms[pointTerms[p + 3]!]!);
+      if (!(d2 < bestD2)) continue;
+      for (let i = 4; i < dim; i++) d2 = fr(d2 + terms[pointTerms[p + i]!]!);
+      if (d2 < bestD2) {
+        bestD2 = d2;
+        best = j;
+      }
     }
   }
   if (best < 0) throw new BitsmithError(`no finite distance to any lattice neighbour: non-finite input values?`);
-  for (let i = 0; i < dim; i++) L[lo + i] = levels[best * dim + i]!;
-  return best;
+  const point = list.points[best]!;
+  for (let i = 0; i < dim; i++) L[lo + i] = lat.levels[point * dim + i]!;
+  return point;
 }
 
 /** Position 2*level+1 of each level: the values the IQ2 and IQ3 searches fit. */
@@ -125,9 +137,14 @@ export interface GridFit {
 }
 
 const MAX_GROUPS = 8;
-const Laux = new Int8Array(32);
+const MAX_VALUES = 32;
+const MAX_LEVELS = 8;
+const Laux = new Int8Array(MAX_VALUES);
 const onGrid = new Uint8Array(MAX_GROUPS);
 const onGridAux = new Uint8Array(MAX_GROUPS);
+/** Per value i and level l (q = 2l + 1): w*x*q at [i * MAX_LEVELS + l] and w*q*q, as fitSums adds them. */
+const fitX = new Float64Array(MAX_VALUES * MAX_LEVELS);
+const fitQ = new Float64Array(MAX_VALUES * MAX_LEVELS);
 
 /** Key of the group at L[lo..lo+dim). */
 function keyOf(lat: IqLattice, L: Int8Array, lo: number): number {
@@ -137,31 +154,33 @@ function keyOf(lat: IqLattice, L: Int8Array, lo: number): number {
 }
 
 /** Rounds group k of xval with inverse scale id into L, snapping to the lattice; returns whether it was on it. */
-function snapGroup(f: GridFit, k: number, xval: Float32Array, waux: Float32Array, id: number, scale: number, L: Int8Array): boolean {
-  const lat = f.lattice;
-  const lo = k * lat.dim;
-  const top = f.kMaxQ - 1;
+function snapGroup(lat: IqLattice, top: number, k: number, xval: Float32Array, waux: Float32Array, id: number, scale: number, L: Int8Array): boolean {
+  const dim = lat.dim;
+  const bits = lat.bits;
+  const lo = k * dim;
   let u = 0;
-  for (let i = 0; i < lat.dim; i++) {
+  for (let i = 0; i < dim; i++) {
     const l = nearestInt(fr(0.5 * fr(fr(id * xval[lo + i]!) - 1)));
     const c = l < 0 ? 0 : l > top ? top : l;
     L[lo + i] = c;
-    u |= c << (lat.bits * i);
+    u |= c << (bits * i);
   }
   if (lat.kmap[u]! >= 0) return true;
   bestNeighbour(lat, u, xval, lo, waux, lo, scale, POSITIONS, L, lo);
   return false;
 }
 
-/** Weighted least-squares fit of xval by scale*(2L+1): [sum w*x*q, sum w*q^2]. */
-function fitSums(n: number, xval: Float32Array, weight: Float32Array, L: Int8Array, out: Float32Array): void {
+/**
+ * Weighted least-squares fit of xval by scale*(2L+1) from the tabulated terms: [sum w*x*q, sum w*q^2], added
+ * in order in float32.
+ */
+function fitSums(n: number, L: Int8Array, out: Float32Array): void {
   let sumqx = 0;
   let sumq2 = 0;
-  for (let i = 0; i < n; i++) {
-    const w = weight[i]!;
-    const q = 2 * L[i]! + 1;
-    sumqx = fr(sumqx + fr(fr(w * xval[i]!) * q));
-    sumq2 = fr(sumq2 + fr(fr(w * q) * q));
+  for (let i = 0, t = 0; i < n; i++, t += MAX_LEVELS) {
+    const l = L[i]!;
+    sumqx = fr(sumqx + fitX[t + l]!);
+    sumq2 = fr(sumq2 + fitQ[t + l]!);
   }
   out[0] = sumqx;
   out[1] = sumq2;
@@ -177,22 +196,33 @@ const sums = new Float32Array(2);
  */
 export function fitGridScale(f: GridFit, xval: Float32Array, weight: Float32Array, waux: Float32Array, L: Int8Array, denominator: number, scale: number): number {
   const { n, kMaxQ } = f;
-  const dim = f.lattice.dim;
-  const groups = n / dim;
+  const lat = f.lattice;
+  const top = kMaxQ - 1;
+  const groups = n / lat.dim;
+  // The fit's terms depend on the value and its level only: tabulated once, not per candidate.
+  for (let i = 0; i < n; i++) {
+    const w = weight[i]!;
+    const wx = fr(w * xval[i]!);
+    for (let l = 0; l < kMaxQ; l++) {
+      const q = 2 * l + 1;
+      fitX[i * MAX_LEVELS + l] = fr(wx * q);
+      fitQ[i * MAX_LEVELS + l] = fr(fr(w * q) * q);
+    }
+  }
   let best = 0;
   onGrid.fill(f.initialOnGrid ? 1 : 0, 0, groups);
   for (let is = -f.isRange; is <= f.isRange; is++) {
     const id = fr(fr(2 * kMaxQ - 1 + fr(is * f.isStep)) / denominator);
     const thisScale = fr(1 / id);
-    for (let k = 0; k < groups; k++) onGridAux[k] = snapGroup(f, k, xval, waux, id, thisScale, Laux) ? 1 : 0;
-    fitSums(n, xval, weight, Laux, sums);
+    for (let k = 0; k < groups; k++) onGridAux[k] = snapGroup(lat, top, k, xval, waux, id, thisScale, Laux) ? 1 : 0;
+    fitSums(n, Laux, sums);
     const sumqx = sums[0]!;
     const sumq2 = sums[1]!;
     if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
       scale = fr(sumqx / sumq2);
       best = fr(scale * sumqx);
-      L.set(Laux.subarray(0, n));
-      onGrid.set(onGridAux.subarray(0, groups));
+      for (let i = 0; i < n; i++) L[i] = Laux[i]!;
+      for (let k = 0; k < groups; k++) onGrid[k] = onGridAux[k]!;
     }
   }
   let offGrid = 0;
@@ -202,9 +232,9 @@ export function fitGridScale(f: GridFit, xval: Float32Array, weight: Float32Arra
     const id = fr(1 / scale);
     for (let k = 0; k < groups; k++) {
       if (f.refit === "offGridOnly" && onGrid[k]) continue;
-      snapGroup(f, k, xval, waux, id, scale, L);
+      snapGroup(lat, top, k, xval, waux, id, scale, L);
     }
-    fitSums(n, xval, weight, L, sums);
+    fitSums(n, L, sums);
     if (sums[1]! > 0) scale = fr(sums[0]! / sums[1]!);
   }
   return scale;

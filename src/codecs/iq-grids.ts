@@ -43,6 +43,10 @@ export interface NeighbourList {
   readonly points: Uint16Array;
   readonly lowLevel: Uint8Array;
   readonly highLevel: Uint8Array;
+  /** termIndex of each coordinate of each point, in list order (points.length * dim): what a scorer reads. */
+  readonly pointTerms: Uint8Array;
+  /** The (coordinate, level) pairs the points use, as termIndex values: what a scorer must tabulate. */
+  readonly termList: Uint8Array;
 }
 
 function makeLattice(packed: Uint16Array, dim: number, bits: number, levelValues: readonly number[], nwant: number): IqLattice {
@@ -115,7 +119,10 @@ export function neighbours(lat: IqLattice, u: number): NeighbourList {
       if (l > highLevel[i]!) highLevel[i] = l;
     }
   }
-  const result: NeighbourList = { points: Uint16Array.from(list), lowLevel, highLevel };
+  const pointTerms = new Uint8Array(list.length * dim);
+  list.forEach((k, j) => pointTerms.set(lat.termIndex.subarray(k * dim, k * dim + dim), j * dim));
+  const termList = Uint8Array.from(new Set(pointTerms)).sort();
+  const result: NeighbourList = { points: Uint16Array.from(list), lowLevel, highLevel, pointTerms, termList };
   lat.neighbourCache[u] = result;
   return result;
 }

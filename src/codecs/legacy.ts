@@ -13,6 +13,7 @@
  */
 import { f32FromBits, loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
+import { codecWasm } from "./codec-wasm.js";
 import { makeQkxQuantsBatch, makeQxQuantsBatch } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
@@ -81,7 +82,23 @@ function packHighBits(L: Uint8Array, lo: number, dst: Uint8Array, o: number): vo
 
 // ---------------------------------------------------------------- Q8_0
 
+/**
+ * Runs the codec module's round-to-nearest quantizer `kernel` (legacy-module.ts: the same bytes as the code
+ * below it) on the n / 32 blocks of x[xo..] into dst[o..]. Returns false where the module does not run.
+ */
+function quantizeRowWasm(kernel: "q8_0" | "q4_0", blockBytes: number, x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number): boolean {
+  const m = codecWasm();
+  if (!m) return false;
+  const blocks = n / QK;
+  const outAt = 4 * n;
+  m.f32(outAt + blocks * blockBytes).set(x.subarray(xo, xo + n));
+  m.kernels[kernel]!(0, outAt, blocks);
+  dst.set(m.u8(0).subarray(outAt, outAt + blocks * blockBytes), o);
+  return true;
+}
+
 function quantizeRowQ8_0(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, _qw: unknown, bits: Int32Array): void {
+  if (quantizeRowWasm("q8_0", 34, x, xo, n, dst, o)) return;
   // Magnitudes compare as bit patterns, and the sign bit is free. Branch-free code matters here: random signs
   // make branchy loops mispredict.
   for (let b = 0; b < n; b += QK, o += 34) {
@@ -134,6 +151,7 @@ function quantizeRowQ4_0(x: Float32Array, xo: number, n: number, dst: Uint8Array
     }
     return;
   }
+  if (quantizeRowWasm("q4_0", 18, x, xo, n, dst, o)) return;
   for (let b = 0; b < n; b += QK, o += 18) {
     const base = xo + b;
     const d = fr(signedAbsMax(x, bits, base) / -8);

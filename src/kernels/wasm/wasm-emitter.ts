@@ -132,6 +132,12 @@ export const i32 = {
   or: i32Binary(0x72),
   shl: i32Binary(0x74),
   shrU: i32Binary(0x76),
+  /** Trailing zero bits. */
+  ctz: (a: Expr) => expr("i32", [check(a, "i32", "i32.ctz")], (out) => out.byte(0x68)),
+  /** The bits of a float32. */
+  reinterpretF32: (a: Expr) => expr("i32", [check(a, "f32", "i32.reinterpret_f32")], (out) => out.byte(0xbc)),
+  /** Float32 to int32 toward zero, saturating (NaN gives 0). */
+  truncSatF32S: (a: Expr) => expr("i32", [check(a, "f32", "i32.trunc_sat_f32_s")], (out) => (out.byte(0xfc), out.u32(0))),
   /** The smaller of two signed values (select). */
   minS: (a: Expr, b: Expr): Expr => expr("i32", [a, b, i32.ltS(a, b)], (out) => out.byte(0x1b)),
 };
@@ -151,6 +157,12 @@ export const f32 = {
   add: f32Binary(0x92, "f32.add"),
   mul: f32Binary(0x94, "f32.mul"),
   max: f32Binary(0x97, "f32.max"),
+  div: f32Binary(0x95, "f32.div"),
+  abs: (a: Expr) => expr("f32", [check(a, "f32", "f32.abs")], (out) => out.byte(0x8b)),
+  /** Round to the nearest integer, ties to even. */
+  nearest: (a: Expr) => expr("f32", [check(a, "f32", "f32.nearest")], (out) => out.byte(0x90)),
+  /** Comparisons yield i32 0/1. */
+  ne: (a: Expr, b: Expr) => expr("i32", [check(a, "f32", "f32.ne"), check(b, "f32", "f32.ne")], (out) => out.byte(0x5c)),
   /** Rounds a float64 to float32 (nearest even). */
   demote: (a: Expr) => expr("f32", [check(a, "f64", "f32.demote_f64")], (out) => out.byte(0xb6)),
 };
@@ -219,6 +231,8 @@ export const f32x4 = {
   relaxedMadd: (a: Expr, b: Expr, c: Expr) => expr("v128", [check(a, "v128", "madd"), check(b, "v128", "madd"), check(c, "v128", "madd")], simdOp(0x105)),
   /** Four lanes of the same float32 constant. */
   const: (v: number): Expr => ({ type: "v128", emit: (out) => (simdOp(0x0c)(out), out.append(new Uint8Array(Float32Array.of(v, v, v, v).buffer))) }),
+  /** Round toward zero. */
+  trunc: f32x4Unary(0x69),
   abs: f32x4Unary(0xe0),
   neg: f32x4Unary(0xe1),
   /** Lane comparisons give all-ones (true) or all-zeros lanes; any comparison with NaN is false except ne. */
@@ -272,10 +286,28 @@ export const v128 = {
   i32x4Sub: v128Binary(0xb1, "i32x4.sub"),
   i32x4MinS: v128Binary(0xb6, "i32x4.min_s"),
   i32x4MaxS: v128Binary(0xb8, "i32x4.max_s"),
+  i32x4Eq: v128Binary(0x37, "i32x4.eq"),
   i32x4ShrS: v128Shift(0xac, "i32x4.shr_s"),
+  /** Float32 lanes to int32 toward zero, saturating (NaN gives 0). */
+  i32x4TruncSatF32x4S: v128Unary(0xf8, "i32x4.trunc_sat_f32x4_s"),
+  /** One bit per lane: the lane's top bit (i32). */
+  i32x4Bitmask: (a: Expr) => expr("i32", [check(a, "v128", "i32x4.bitmask")], simdOp(0xa4)),
+  /** Bytes picked from the 32 bytes of a then b. */
+  i8x16Shuffle: (a: Expr, b: Expr, bytes: readonly number[]) =>
+    expr("v128", [check(a, "v128", "shuffle"), check(b, "v128", "shuffle")], (out) => {
+      if (bytes.length !== 16) throw new Error("i8x16.shuffle needs 16 byte indices");
+      simdOp(0x0d)(out);
+      out.append(bytes);
+    }),
   /** Bytes of a picked by the byte indices in b (0 for indices above 15). */
   i8x16Swizzle: v128Binary(0x0e, "i8x16.swizzle"),
 };
+
+/** `a` when cond (i32) is non-zero, else `b` (both of one numeric type). */
+export function select(a: Expr, b: Expr, cond: Expr): Expr {
+  if (a.type !== b.type) throw new Error(`select: ${a.type} and ${b.type}`);
+  return expr(a.type, [a, b, check(cond, "i32", "select")], (out) => out.byte(0x1b));
+}
 
 /** Statements of one function body; control flow is structured (blocks and loops). */
 export class FunctionBuilder {
@@ -317,6 +349,14 @@ export class FunctionBuilder {
     check(value, "v128", "v128.store").emit(this.body);
     simdOp(0x0b)(this.body);
     memarg(this.body, 4, offset);
+  }
+
+  /** Stores the low 16 bits of an i32 (any alignment). */
+  i32Store16(addr: Expr, value: Expr, offset = 0): void {
+    check(addr, "i32", "i32.store16").emit(this.body);
+    check(value, "i32", "i32.store16").emit(this.body);
+    this.body.byte(0x3b);
+    memarg(this.body, 1, offset);
   }
 
   f32Store(addr: Expr, value: Expr, offset = 0): void {

@@ -1,0 +1,101 @@
+/**
+ * The codecs' WebAssembly module: the scale searches (ggml-search-module.ts), the Q8_0/Q4_0 quantizers
+ * (legacy-module.ts) and the kernels' fp16 decoder, generated with the kernels' emitter. It is compiled on first
+ * use, synchronously, once per thread, with a memory of its own that grows on demand; callers copy their data
+ * in, call, and copy the results out. Where the runtime has no WebAssembly SIMD or refuses a synchronous
+ * compile (a browser's main thread may), codecWasm() is null and the codecs run their JavaScript, which gives
+ * the same bytes.
+ */
+import { decodeFunctions } from "../kernels/wasm/decode-module.js";
+import { encodeModule } from "../kernels/wasm/wasm-emitter.js";
+import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
+import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
+import { q4_0QuantizeFunction, q8_0QuantizeFunction } from "./legacy-module.js";
+
+const PAGE = 65536;
+const MAX_PAGES = 16384;
+
+/** Group sizes and error kinds (absolute: true) of make_qkx2_quants the codecs use. */
+const QKX_VARIANTS: readonly [number, boolean][] = [
+  [16, false],
+  [16, true],
+  [32, false],
+];
+/** Group sizes and weightings (x^2: true) of make_qx_quants the codecs use. */
+const QX_VARIANTS: readonly [number, boolean][] = [
+  [16, false],
+  [16, true],
+  [32, false],
+];
+
+type Kernel = (...args: number[]) => void;
+
+export class CodecWasm {
+  private f32View: Float32Array;
+  private u8View: Uint8Array;
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    /** The module's functions by name (qkx_32, qx_16_sq, iq4_32, q8_0, q4_0, decode_f16, ...). */
+    readonly kernels: Readonly<Record<string, Kernel>>,
+  ) {
+    this.f32View = new Float32Array(memory.buffer);
+    this.u8View = new Uint8Array(memory.buffer);
+  }
+
+  /** Grows the memory to at least `bytes` bytes. Views from f32()/u8() taken before a growth are stale. */
+  reserve(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+    if (this.f32View.buffer !== this.memory.buffer) {
+      this.f32View = new Float32Array(this.memory.buffer);
+      this.u8View = new Uint8Array(this.memory.buffer);
+    }
+  }
+
+  /** The memory as float32 values, holding at least `bytes` bytes. */
+  f32(bytes: number): Float32Array {
+    this.reserve(bytes);
+    return this.f32View;
+  }
+
+  /** The memory as bytes, holding at least `bytes` bytes. */
+  u8(bytes: number): Uint8Array {
+    this.reserve(bytes);
+    return this.u8View;
+  }
+}
+
+/** undefined: not tried yet; null: unavailable. */
+let compiled: CodecWasm | null | undefined;
+let enabled = true;
+
+/** The module for this thread, compiled on first use, or null where it cannot run. */
+export function codecWasm(): CodecWasm | null {
+  if (!enabled) return null;
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  if (!detectWasmSimd().simd) return null;
+  try {
+    const functions = [
+      ...QKX_VARIANTS.map(([n, mad]) => qkxSearchFunction(n, mad)),
+      ...QX_VARIANTS.map(([n, square]) => qxSearchFunction(n, square)),
+      iq4SearchFunction(),
+      q8_0QuantizeFunction(),
+      q4_0QuantizeFunction(),
+      ...decodeFunctions().filter((f) => f.name === "decode_f16"),
+    ];
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+    const bytes = encodeModule({ initial: 1, maximum: MAX_PAGES, shared: false }, functions);
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+    compiled = new CodecWasm(memory, Object.fromEntries(functions.map((f) => [f.name, exports[f.name] as Kernel])));
+  } catch {
+    // e.g. a browser's main thread refusing a synchronous compile: the JavaScript codecs do the work.
+  }
+  return compiled;
+}
+
+/** Turns the WebAssembly module off (false) or back on; for comparing it with the JavaScript codecs. */
+export function setCodecWasm(on: boolean): void {
+  enabled = on;
+}
