@@ -47,8 +47,8 @@ export class HessianAccumulator {
     for (let r0 = 0; r0 < n; r0 += GRAM_TILE) {
       const m = Math.min(GRAM_TILE, n - r0);
       const width = n - r0;
-      // Float32 products summed in float64 lanes, then added to the float64 totals.
-      this.kernels.gemmNT(m, width, rows, xt, r0 * rows, rows, xt, r0 * rows, rows, this.tile, 0, width, { accumulation: "float64" });
+      // One batch's sums in the kernels' float32 lanes; the batches' sums added in float64.
+      this.kernels.gemmNT(m, width, rows, xt, r0 * rows, rows, xt, r0 * rows, rows, this.tile, 0, width);
       for (let i = 0; i < m; i++) {
         const h = (r0 + i) * n + r0;
         const t = i * width;

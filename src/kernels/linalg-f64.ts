@@ -1,8 +1,7 @@
 /**
- * Dense float64 linear algebra for calibration-based quantization (GPTQ's inverse-Hessian factor and its
- * lazy block updates). Matrices are row-major Float64Arrays. These are the O(n³) steps of a GPTQ run; they
- * live here, beside the other kernels, so a faster implementation can replace them without touching the
- * methods.
+ * Dense float64 linear algebra for calibration-based quantization: GPTQ's inverse-Hessian factor. Matrices are
+ * row-major Float64Arrays. These are O(n³) steps of a GPTQ run; they live here, beside the other kernels, so a
+ * faster implementation can replace them without touching the methods.
  */
 
 /**
@@ -19,11 +18,20 @@ export function choleskyInPlace(a: Float64Array, n: number): boolean {
     const ljj = Math.sqrt(d);
     a[rj + j] = ljj;
     const inv = 1 / ljj;
-    // L[i][j] = (A[i][j] - Σ_k L[i][k]·L[j][k]) / L[j][j]: dot products of two contiguous row prefixes.
+    const j4 = j - (j % 4);
+    // L[i][j] = (A[i][j] − Σ_k L[i][k]·L[j][k]) / L[j][j]: dot products of two contiguous row prefixes, four
+    // partial sums at a time (independent additions pipeline better than one chain).
     for (let i = j + 1; i < n; i++) {
       const ri = i * n;
-      let s = a[ri + j]!;
-      for (let k = 0; k < j; k++) s -= a[ri + k]! * a[rj + k]!;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < j4; k += 4) {
+        s0 += a[ri + k]! * a[rj + k]!;
+        s1 += a[ri + k + 1]! * a[rj + k + 1]!;
+        s2 += a[ri + k + 2]! * a[rj + k + 2]!;
+        s3 += a[ri + k + 3]! * a[rj + k + 3]!;
+      }
+      let s = a[ri + j]! - (s0 + s1 + (s2 + s3));
+      for (let k = j4; k < j; k++) s -= a[ri + k]! * a[rj + k]!;
       a[ri + j] = s * inv;
     }
     for (let k = j + 1; k < n; k++) a[rj + k] = 0;
@@ -33,16 +41,26 @@ export function choleskyInPlace(a: Float64Array, n: number): boolean {
 
 /**
  * Inverts the lower-triangular n × n matrix `l` in place (the strict upper triangle stays zero). Row i of
- * X = L⁻¹ is (eᵢ − Σ_{k<i} L[i][k]·X[k]) / L[i][i], so rows are produced in order from rows already done.
+ * X = L⁻¹ is (eᵢ − Σ_{k<i} L[i][k]·X[k]) / L[i][i], so rows are produced in order from rows already done; four
+ * rows X[k..k+3] are folded in per pass over the new row.
  */
 export function invertLowerTriangularInPlace(l: Float64Array, n: number): void {
   const row = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const ri = i * n;
     row.fill(0, 0, i + 1);
-    for (let k = 0; k < i; k++) {
+    const i4 = i - (i % 4);
+    for (let k = 0; k < i4; k += 4) {
+      const f0 = l[ri + k]!, f1 = l[ri + k + 1]!, f2 = l[ri + k + 2]!, f3 = l[ri + k + 3]!;
+      const r0 = k * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+      for (let c = 0; c <= k; c++) row[c] = row[c]! - (f0 * l[r0 + c]! + f1 * l[r1 + c]! + f2 * l[r2 + c]! + f3 * l[r3 + c]!);
+      // X[k+1..k+3] reach past column k (lower triangular).
+      row[k + 1] = row[k + 1]! - (f1 * l[r1 + k + 1]! + f2 * l[r2 + k + 1]! + f3 * l[r3 + k + 1]!);
+      row[k + 2] = row[k + 2]! - (f2 * l[r2 + k + 2]! + f3 * l[r3 + k + 2]!);
+      row[k + 3] = row[k + 3]! - f3 * l[r3 + k + 3]!;
+    }
+    for (let k = i4; k < i; k++) {
       const f = l[ri + k]!;
-      if (f === 0) continue;
       const rk = k * n;
       for (let c = 0; c <= k; c++) row[c] = row[c]! - f * l[rk + c]!;
     }
@@ -67,38 +85,4 @@ export function upperCholeskyOfInverseInPlace(a: Float64Array, n: number): boole
   invertLowerTriangularInPlace(m, n);
   m.reverse();
   return true;
-}
-
-/**
- * C[j][:] −= Σ_k A[k][j] · B[k][:] for j < m, k < depth, over rows of `width` values: C −= Aᵀ·B, with A
- * [depth × m] (row stride lda), B [depth × width] (ldb), C [m × width] (ldc). GPTQ's lazy update of the
- * columns after a block (held as rows of the transposed weight) by the block's scaled errors.
- */
-export function subtractTransposedProduct(
-  c: Float64Array, cOff: number, ldc: number,
-  a: Float64Array, aOff: number, lda: number,
-  b: Float64Array, bOff: number, ldb: number,
-  m: number, width: number, depth: number,
-): void {
-  const depth4 = depth - (depth % 4);
-  for (let j = 0; j < m; j++) {
-    const cj = cOff + j * ldc;
-    // Four rows of B per pass over the row of C: a quarter of the loads and stores of C.
-    for (let k = 0; k < depth4; k += 4) {
-      const f0 = a[aOff + k * lda + j]!;
-      const f1 = a[aOff + (k + 1) * lda + j]!;
-      const f2 = a[aOff + (k + 2) * lda + j]!;
-      const f3 = a[aOff + (k + 3) * lda + j]!;
-      const b0 = bOff + k * ldb;
-      const b1 = b0 + ldb;
-      const b2 = b1 + ldb;
-      const b3 = b2 + ldb;
-      for (let x = 0; x < width; x++) c[cj + x] = c[cj + x]! - (f0 * b[b0 + x]! + f1 * b[b1 + x]! + f2 * b[b2 + x]! + f3 * b[b3 + x]!);
-    }
-    for (let k = depth4; k < depth; k++) {
-      const f = a[aOff + k * lda + j]!;
-      const bk = bOff + k * ldb;
-      for (let x = 0; x < width; x++) c[cj + x] = c[cj + x]! - f * b[bk + x]!;
-    }
-  }
 }

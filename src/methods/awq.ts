@@ -16,6 +16,7 @@
  */
 import { BitsmithError } from "../core/index.js";
 import { defaultKernels } from "../kernels/index.js";
+import type { Kernels } from "../kernels/index.js";
 import { rtnQuantize } from "./rtn.js";
 import { formatGroupColumns } from "./weight-format.js";
 import type { WeightFormat } from "./weight-format.js";
@@ -111,6 +112,27 @@ export interface AwqScaleSearch {
    * and every other layer is unchanged; finite.
    */
   loss(candidate: ReadonlyMap<string, Float32Array>): Promise<number>;
+}
+
+/**
+ * The loss of a mapping whose output is one layer's (o after v, down after up: llm-compressor's parent is the
+ * layer itself), from the Hessian H = 2·XᵀX/n of its inputs instead of a forward: the mean over tokens and
+ * output rows of (ΔW·x)², Σ_r Δ_r·H·Δ_rᵀ / (2·rows), Δ the candidate's change from the layer's current weights.
+ */
+export function layerOutputError(layer: AwqLayer & { readonly cols: number }, hessian: Float64Array, kernels: Kernels = defaultKernels()): AwqScaleSearch["loss"] {
+  const { rows, cols } = layer;
+  const h = Float32Array.from(hessian);
+  const original = layer.w.slice();
+  const delta = new Float32Array(rows * cols);
+  const product = new Float32Array(rows * cols);
+  return async (candidate) => {
+    const c = candidate.get(layer.name)!;
+    for (let i = 0; i < delta.length; i++) delta[i] = c[i]! - original[i]!;
+    kernels.gemmNT(rows, cols, cols, delta, 0, cols, h, 0, cols, product, 0, cols);
+    let sum = 0;
+    for (let i = 0; i < delta.length; i++) sum += delta[i]! * product[i]!;
+    return sum / (2 * rows);
+  };
 }
 
 export interface AwqScaleResult {

@@ -23,7 +23,9 @@
  */
 import { BitsmithError } from "../core/index.js";
 import type { Codec } from "../codecs/index.js";
-import { subtractTransposedProduct, upperCholeskyOfInverseInPlace } from "../kernels/linalg-f64.js";
+import { defaultKernels } from "../kernels/index.js";
+import type { Kernels } from "../kernels/index.js";
+import { upperCholeskyOfInverseInPlace } from "../kernels/linalg-f64.js";
 import type { QuantizedLinear } from "../formats/quantized-hf/index.js";
 import { groupParams, quantizeCode } from "./integer-scheme.js";
 import type { GroupParams, IntegerScheme } from "./integer-scheme.js";
@@ -45,6 +47,8 @@ export interface GptqOptions {
   readonly staticGroups?: boolean;
   /** [rows × cols], 1 = keep this weight in fp16 (outlier-aware mixed precision). Integer groups only. */
   readonly outlierMask?: Uint8Array;
+  /** Kernels for the lazy batch updates (default: the single-threaded defaults). */
+  readonly kernels?: Kernels;
 }
 
 export interface GptqResult {
@@ -158,6 +162,11 @@ export function gptqQuantize(name: string, w: Float32Array, rows: number, cols: 
   const batch = batchColumns(options.blockSize ?? 128, group, cols, staticGroups);
   const err = new Float64Array(batch * rows);
   const q = new Float64Array(rows);
+  // The lazy update W[:, i2:] −= Err · U[i1:i2, i2:] as the kernels' C = A·Bᵀ: A = U[i1:i2, i2:]ᵀ, B = Errᵀ.
+  const kernels = options.kernels ?? defaultKernels();
+  const uBlock = kernels.allocate(Math.max(0, cols - batch) * batch);
+  const errT = kernels.allocate(rows * batch);
+  const update = kernels.allocate(Math.max(0, cols - batch) * rows);
   let params: GroupParams[] = [];
   let codecBlock: Float32Array | undefined;
   let loss = 0;
@@ -215,8 +224,17 @@ export function gptqQuantize(name: string, w: Float32Array, rows: number, cols: 
       }
     }
     // The batch's errors onto every later column at once.
-    if (i2 < cols) subtractTransposedProduct(work, i2 * rows, rows, u, i1 * cols + i2, cols, err, 0, rows, cols - i2, rows, i2 - i1);
+    if (i2 < cols) {
+      const depth = i2 - i1;
+      const later = cols - i2;
+      for (let j = 0; j < later; j++) for (let k = 0; k < depth; k++) uBlock[j * depth + k] = u[(i1 + k) * cols + i2 + j]!;
+      for (let r = 0; r < rows; r++) for (let k = 0; k < depth; k++) errT[r * depth + k] = err[k * rows + r]!;
+      kernels.gemmNT(later, rows, depth, uBlock, 0, depth, errT, 0, depth, update, 0, rows, { accumulation: "float64" });
+      const base = i2 * rows;
+      for (let i = 0; i < later * rows; i++) work[base + i] = work[base + i]! - update[i]!;
+    }
   }
+  for (const b of [uBlock, errT, update]) kernels.release(b);
 
   let weights: QuantizedWeights;
   if (format.kind === "integer") {

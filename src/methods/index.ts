@@ -10,7 +10,7 @@ export { rtnQuantize } from "./rtn.js";
 export type { RoundedLayer } from "./rtn.js";
 export { gptqQuantize } from "./gptq.js";
 export type { GptqOptions, GptqResult } from "./gptq.js";
-export { AWQ_GRID, AWQ_CLIP_TOKENS, awqScales, weightMagnitudes, quantizeScaled, searchAwqScales, clipWeights } from "./awq.js";
+export { AWQ_GRID, AWQ_CLIP_TOKENS, awqScales, weightMagnitudes, quantizeScaled, searchAwqScales, clipWeights, layerOutputError } from "./awq.js";
 export type { AwqLayer, AwqScaleSearch, AwqScaleResult } from "./awq.js";
 export { outlierSaliency, selectOutliers, collectOutliers, storageBits } from "./outliers.js";
 export type { OutlierOptions, SaliencyKind, SparseOutliers } from "./outliers.js";

@@ -20,7 +20,7 @@
 import { BitsmithError } from "../../core/index.js";
 import type { ForwardHooks } from "../../engine/index.js";
 import { ChannelStats, HessianAccumulator } from "../../calibrate/activation-stats.js";
-import { AWQ_CLIP_TOKENS, clipWeights, searchAwqScales } from "../awq.js";
+import { AWQ_CLIP_TOKENS, clipWeights, layerOutputError, searchAwqScales } from "../awq.js";
 import { gptqQuantize } from "../gptq.js";
 import { fp16Value, outlierSaliency, selectOutliers } from "../outliers.js";
 import type { OutlierOptions } from "../outliers.js";
@@ -192,7 +192,7 @@ export async function quantizeBlockGptq(b: FloatBlock, run: CalibrationRun, opti
           const o = options.outliers ?? { fraction: 0.01 };
           outlierMask = selectOutliers(outlierSaliency(l.w, l.rows, l.cols, diag, format.scheme, o.saliency ?? "hessian"), o.fraction);
         }
-        const r = gptqQuantize(l.name, l.w, l.rows, l.cols, h, { format, ...g, outlierMask });
+        const r = gptqQuantize(l.name, l.w, l.rows, l.cols, h, { format, ...g, outlierMask, kernels: run.kernels });
         const outliers = r.weights.kind === "integer" ? r.weights.outliers?.indices.length : undefined;
         linears.push(finish(l, { weights: r.weights, values: r.values, extra: { loss: r.loss, damp: r.damp, deadColumns: r.deadColumns, outliers } }, note));
       }
@@ -283,21 +283,6 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
     });
     return sum / target.length;
   };
-  /** For o and down (their parent is the layer itself): Σ_t ‖ΔW·x_t‖² / (tokens · rows) = Σ_r Δ_r·H·Δ_rᵀ / (2·rows). */
-  const layerError = (l: FloatLinear, key: InputKey) => {
-    const h = Float32Array.from(grams.get(key)!.hessian());
-    const original = l.w.slice();
-    const delta = new Float32Array(l.rows * l.cols);
-    const product = new Float32Array(l.rows * l.cols);
-    return async (candidate: ReadonlyMap<string, Float32Array>) => {
-      const c = candidate.get(l.name)!;
-      for (let i = 0; i < delta.length; i++) delta[i] = c[i]! - original[i]!;
-      run.kernels.gemmNT(l.rows, l.cols, l.cols, delta, 0, l.cols, h, 0, l.cols, product, 0, l.cols, { accumulation: "float64" });
-      let sum = 0;
-      for (let i = 0; i < delta.length; i++) sum += delta[i]! * product[i]!;
-      return sum / (2 * l.rows);
-    };
-  };
   const attentionLoss = (a.loss ?? "module") === "block" ? "block" : "attention";
 
   const inputScales = new Map<InputKey, Float64Array>();
@@ -311,7 +296,7 @@ export async function quantizeBlockAwq(b: FloatBlock, run: CalibrationRun, optio
     const format = formats.get(balance[0]!)!.format!;
     const cols = b.linears[balance[0]!].cols;
     const st = stats.get(m.input)!;
-    const loss = m.input === "attn_in" ? partError(attentionLoss) : m.input === "ffn_in" ? partError("mlp") : layerError(b.linears[balance[0]!], m.input);
+    const loss = m.input === "attn_in" ? partError(attentionLoss) : m.input === "ffn_in" ? partError("mlp") : layerOutputError(b.linears[balance[0]!], grams.get(m.input)!.hessian(), run.kernels);
     const { scales, ratio } = await searchAwqScales({
       layers: balance.map((r) => ({ name: b.linears[r].name, w: b.linears[r].w, rows: b.linears[r].rows })),
       cols,
