@@ -1,6 +1,6 @@
 /**
  * The codecs' WebAssembly module: the scale searches (ggml-search-module.ts), the Q8_0/Q4_0 quantizers
- * (legacy-module.ts) and the kernels' fp16 decoder, generated with the kernels' emitter. It is compiled on first
+ * (legacy-module.ts), IQ1's split searches (iq1-module.ts) and the kernels' fp16 decoder, generated with the kernels' emitter. It is compiled on first
  * use, synchronously, once per thread, with a memory of its own that grows on demand; callers copy their data
  * in, call, and copy the results out. Where the runtime has no WebAssembly SIMD or refuses a synchronous
  * compile (a browser's main thread may), codecWasm() is null and the codecs run their JavaScript, which gives
@@ -10,6 +10,7 @@ import { decodeFunctions } from "../kernels/wasm/decode-module.js";
 import { encodeModule } from "../kernels/wasm/wasm-emitter.js";
 import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
 import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
+import { iq1mSplitFunction, iq1sSplitFunction } from "./iq1-module.js";
 import { q4_0QuantizeFunction, q8_0QuantizeFunction } from "./legacy-module.js";
 
 const PAGE = 65536;
@@ -83,6 +84,8 @@ export function codecWasm(): CodecWasm | null {
       iq4SearchFunction(),
       q8_0QuantizeFunction(),
       q4_0QuantizeFunction(),
+      iq1mSplitFunction(),
+      iq1sSplitFunction(),
       ...decodeFunctions().filter((f) => f.name === "decode_f16"),
     ];
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });

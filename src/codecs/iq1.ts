@@ -19,6 +19,8 @@
  * differently and changes the output for some inputs.
  */
 import { f16ToF32, f32ToF16, loadF16, storeF16 } from "../numeric/half.js";
+import { codecWasm } from "./codec-wasm.js";
+import { IQ1_DELTA, IQ1S_TABLE, IQ1S_TABLES } from "./iq1-module.js";
 import { defineBlockCodec } from "./define.js";
 import { bestNeighbour } from "./iq-grid-search.js";
 import { IQ1S_LATTICE } from "./iq-grids.js";
@@ -27,7 +29,7 @@ import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
 const QK_K = 256;
-const DELTA = 0.125;
+const DELTA = IQ1_DELTA;
 const GROUP_MAX_EPS_IQ1_S = fr(1e-12);
 const GROUP_MAX_EPS_IQ1_M = fr(1e-7);
 /** Values of levels 0, 1, 2 with the delta added (x_p) or subtracted (x_m). */
@@ -96,6 +98,10 @@ const sums = new Float32Array(2);
 
 // ---------------------------------------------------------------- IQ1_S
 
+/** The chosen split of a split search: the scale at split[0]; i1, i2 and the shift choice at splitChoice[1..3]. */
+const split = new Float32Array(4);
+const splitChoice = new Int32Array(split.buffer);
+
 const sumx = new Float32Array(33);
 const sumw = new Float32Array(33);
 /** Per split index: the level-0 (head) and level-2 (tail) terms of sum w*v*x (X) and sum w*v*v (Q), +delta then -delta. */
@@ -103,6 +109,77 @@ const headX = new Float64Array(66);
 const headQ = new Float64Array(66);
 const tailX = new Float64Array(66);
 const tailQ = new Float64Array(66);
+
+/**
+ * IQ1_S's split search over sumx/sumw: every (i1, i2) with delta added and subtracted, keeping the first best
+ * weighted least-squares score; leaves the scale at split[0] and i1, i2 and the shift (+1 / -1, 0 when none
+ * fits) at splitChoice[1..3]. In the codec module where it runs (iq1-module.ts: the same operations in the
+ * same order), else here.
+ */
+function splitSearch32(): void {
+  // The level-0 terms depend on i1 only and the level-2 terms on i2 only: computed once per index.
+  for (let i = 0; i <= 32; i++) {
+    const s0 = fr(sumx[i]! - sumx[0]!);
+    const w0 = fr(sumw[i]! - sumw[0]!);
+    const s2 = fr(sumx[32]! - sumx[i]!);
+    const w2 = fr(sumw[32]! - sumw[i]!);
+    headX[i] = fr(s0 * X_P[0]!);
+    headX[33 + i] = fr(s0 * X_M[0]!);
+    headQ[i] = fr(fr(w0 * X_P[0]!) * X_P[0]!);
+    headQ[33 + i] = fr(fr(w0 * X_M[0]!) * X_M[0]!);
+    tailX[i] = fr(s2 * X_P[2]!);
+    tailX[33 + i] = fr(s2 * X_M[2]!);
+    tailQ[i] = fr(fr(w2 * X_P[2]!) * X_P[2]!);
+    tailQ[33 + i] = fr(fr(w2 * X_M[2]!) * X_M[2]!);
+  }
+  const m = codecWasm();
+  if (m) {
+    const mem = m.f32(4 * IQ1S_TABLES.length * IQ1S_TABLE + 16);
+    mem.fill(0, 0, IQ1S_TABLES.length * IQ1S_TABLE); // the padding past index 32
+    // In IQ1S_TABLES order; the head and tail arrays hold +delta at [0, 33) and -delta at [33, 66).
+    for (let i = 0; i <= 32; i++) {
+      mem[i] = sumx[i]!;
+      mem[IQ1S_TABLE + i] = sumw[i]!;
+      for (let h = 0; h < 2; h++) {
+        mem[(2 + h) * IQ1S_TABLE + i] = headX[33 * h + i]!;
+        mem[(4 + h) * IQ1S_TABLE + i] = headQ[33 * h + i]!;
+        mem[(6 + h) * IQ1S_TABLE + i] = tailX[33 * h + i]!;
+        mem[(8 + h) * IQ1S_TABLE + i] = tailQ[33 * h + i]!;
+      }
+    }
+    const outAt = IQ1S_TABLES.length * IQ1S_TABLE;
+    m.kernels.iq1s_split!(0, 4 * outAt);
+    split.set(mem.subarray(outAt, outAt + 4));
+    return;
+  }
+  let bestScore = -FLT_MAX;
+  let scale = 0;
+  let besti1 = -1;
+  let besti2 = -1;
+  let bestShift = 0;
+  for (let i1 = 0; i1 <= 32; i1++) {
+    for (let i2 = i1; i2 <= 32; i2++) {
+      const s1 = fr(sumx[i2]! - sumx[i1]!);
+      const w1 = fr(sumw[i2]! - sumw[i1]!);
+      for (let m = 0; m <= 33; m += 33) {
+        const x1 = m === 0 ? X_P[1]! : X_M[1]!;
+        const sumqx = fr(fr(headX[m + i1]! + fr(s1 * x1)) + tailX[m + i2]!);
+        const sumq2 = fr(fr(headQ[m + i1]! + fr(fr(w1 * x1) * x1)) + tailQ[m + i2]!);
+        if (sumq2 > 0 && fr(sumqx * sumqx) > fr(bestScore * sumq2)) {
+          scale = fr(sumqx / sumq2);
+          bestScore = fr(scale * sumqx);
+          besti1 = i1;
+          besti2 = i2;
+          bestShift = m === 0 ? 1 : -1;
+        }
+      }
+    }
+  }
+  split[0] = scale;
+  splitChoice[1] = besti1;
+  splitChoice[2] = besti2;
+  splitChoice[3] = bestShift;
+}
 
 function quantizeRowIq1S(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
   if (!qw) throw new Error("IQ1_S needs an importance matrix");
@@ -124,44 +201,11 @@ function quantizeRowIq1S(x: Float32Array, xo: number, n: number, dst: Uint8Array
         sumx[j + 1] = fr(sumx[j]! + fr(weight[i]! * x[xb + i]!));
         sumw[j + 1] = fr(sumw[j]! + weight[i]!);
       }
-      let bestScore = -FLT_MAX;
-      let scale = max;
-      let besti1 = -1;
-      let besti2 = -1;
-      let bestShift = 0;
-      // The level-0 terms depend on i1 only and the level-2 terms on i2 only: computed once per index.
-      for (let i = 0; i <= 32; i++) {
-        const s0 = fr(sumx[i]! - sumx[0]!);
-        const w0 = fr(sumw[i]! - sumw[0]!);
-        const s2 = fr(sumx[32]! - sumx[i]!);
-        const w2 = fr(sumw[32]! - sumw[i]!);
-        headX[i] = fr(s0 * X_P[0]!);
-        headX[33 + i] = fr(s0 * X_M[0]!);
-        headQ[i] = fr(fr(w0 * X_P[0]!) * X_P[0]!);
-        headQ[33 + i] = fr(fr(w0 * X_M[0]!) * X_M[0]!);
-        tailX[i] = fr(s2 * X_P[2]!);
-        tailX[33 + i] = fr(s2 * X_M[2]!);
-        tailQ[i] = fr(fr(w2 * X_P[2]!) * X_P[2]!);
-        tailQ[33 + i] = fr(fr(w2 * X_M[2]!) * X_M[2]!);
-      }
-      for (let i1 = 0; i1 <= 32; i1++) {
-        for (let i2 = i1; i2 <= 32; i2++) {
-          const s1 = fr(sumx[i2]! - sumx[i1]!);
-          const w1 = fr(sumw[i2]! - sumw[i1]!);
-          for (let m = 0; m <= 33; m += 33) {
-            const x1 = m === 0 ? X_P[1]! : X_M[1]!;
-            const sumqx = fr(fr(headX[m + i1]! + fr(s1 * x1)) + tailX[m + i2]!);
-            const sumq2 = fr(fr(headQ[m + i1]! + fr(fr(w1 * x1) * x1)) + tailQ[m + i2]!);
-            if (sumq2 > 0 && fr(sumqx * sumqx) > fr(bestScore * sumq2)) {
-              scale = fr(sumqx / sumq2);
-              bestScore = fr(scale * sumqx);
-              besti1 = i1;
-              besti2 = i2;
-              bestShift = m === 0 ? 1 : -1;
-            }
-          }
-        }
-      }
+      splitSearch32();
+      let scale = split[0]!;
+      const besti1 = splitChoice[1]!;
+      const besti2 = splitChoice[2]!;
+      let bestShift = splitChoice[3]!;
       if (besti1 < 0 || besti2 < 0 || bestShift === 0) continue;
       levelsFromSplit(32, besti1, besti2);
       if (scale < 0) {
@@ -269,6 +313,70 @@ function subBlockWeights16(x: Float32Array, xb: number, qw: Float32Array | undef
   else squareWeights(x, xb, 16, weight);
 }
 
+/**
+ * IQ1_M's split search over the terms in TXP/TXM/TQP/TQM: every (i1, i2) with the four shift combinations,
+ * keeping the first best weighted least-squares score; leaves the scale at split[0] and i1, i2, k at
+ * splitChoice[1..3] (-1 when none fits). In the codec module where it runs (iq1-module.ts, the same additions
+ * in the same order), else here.
+ */
+function splitSearch16(): void {
+  const m = codecWasm();
+  if (m) {
+    const mem = m.f32(1536 + 16);
+    for (let lv = 0; lv < 3; lv++) {
+      for (let j = 0; j < 16; j++) {
+        const t = 16 * lv + j;
+        const at = 8 * t;
+        const second = secondHalf[j] === 1;
+        mem[at] = TXP[t]!;
+        mem[at + 1] = second ? TXM[t]! : TXP[t]!;
+        mem[at + 2] = second ? TXP[t]! : TXM[t]!;
+        mem[at + 3] = TXM[t]!;
+        mem[at + 4] = TQP[t]!;
+        mem[at + 5] = second ? TQM[t]! : TQP[t]!;
+        mem[at + 6] = second ? TQP[t]! : TQM[t]!;
+        mem[at + 7] = TQM[t]!;
+      }
+    }
+    m.kernels.iq1m_split!(0, 1536);
+    split.set(mem.subarray(384, 388));
+    return;
+  }
+  let bestScore = -FLT_MAX;
+  let scale = 0;
+  let besti1 = -1;
+  let besti2 = -1;
+  let bestK = -1;
+  // ggml sums each split's terms from j = 0 in sorted order. Runs that share a prefix share its partial
+  // sums, so keep the state after the level-0 run (head) and after the level-1 run (mid) and only add the
+  // level-2 tail per split: the same float additions in the same order.
+  head.fill(0);
+  for (let i1 = 0; i1 <= 16; i1++) {
+    if (i1 > 0) addTerms(head, i1 - 1, 0);
+    mid.set(head);
+    for (let i2 = i1; i2 <= 16; i2++) {
+      if (i2 > i1) addTerms(mid, i2 - 1, 16);
+      acc.set(mid);
+      for (let j = i2; j < 16; j++) addTerms(acc, j, 32);
+      for (let k = 0; k < 4; k++) {
+        const sqx = acc[k]!;
+        const sq2 = acc[4 + k]!;
+        if (sq2 > 0 && fr(sqx * sqx) > fr(bestScore * sq2)) {
+          scale = fr(sqx / sq2);
+          bestScore = fr(scale * sqx);
+          besti1 = i1;
+          besti2 = i2;
+          bestK = k;
+        }
+      }
+    }
+  }
+  split[0] = scale;
+  splitChoice[1] = besti1;
+  splitChoice[2] = besti2;
+  splitChoice[3] = bestK;
+}
+
 function quantizeRowIq1M(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
   for (let b = 0; b < n; b += QK_K, o += 56) {
     const base = xo + b;
@@ -297,35 +405,11 @@ function quantizeRowIq1M(x: Float32Array, xo: number, n: number, dst: Uint8Array
           TQM[16 * lv + j] = fr(wm * X_M[lv]!);
         }
       }
-      let bestScore = -FLT_MAX;
-      let scale = max;
-      let besti1 = -1;
-      let besti2 = -1;
-      let bestK = -1;
-      // ggml sums each split's terms from j = 0 in sorted order. Runs that share a prefix share its partial
-      // sums, so keep the state after the level-0 run (head) and after the level-1 run (mid) and only add the
-      // level-2 tail per split: the same float additions in the same order.
-      head.fill(0);
-      for (let i1 = 0; i1 <= 16; i1++) {
-        if (i1 > 0) addTerms(head, i1 - 1, 0);
-        mid.set(head);
-        for (let i2 = i1; i2 <= 16; i2++) {
-          if (i2 > i1) addTerms(mid, i2 - 1, 16);
-          acc.set(mid);
-          for (let j = i2; j < 16; j++) addTerms(acc, j, 32);
-          for (let k = 0; k < 4; k++) {
-            const sqx = acc[k]!;
-            const sq2 = acc[4 + k]!;
-            if (sq2 > 0 && fr(sqx * sqx) > fr(bestScore * sq2)) {
-              scale = fr(sqx / sq2);
-              bestScore = fr(scale * sqx);
-              besti1 = i1;
-              besti2 = i2;
-              bestK = k;
-            }
-          }
-        }
-      }
+      splitSearch16();
+      let scale = split[0]!;
+      const besti1 = splitChoice[1]!;
+      const besti2 = splitChoice[2]!;
+      let bestK = splitChoice[3]!;
       if (besti1 < 0 || besti2 < 0 || bestK < 0) continue;
       levelsFromSplit(16, besti1, besti2);
       if (scale < 0) {

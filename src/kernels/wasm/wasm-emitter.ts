@@ -163,6 +163,7 @@ export const f32 = {
   nearest: (a: Expr) => expr("f32", [check(a, "f32", "f32.nearest")], (out) => out.byte(0x90)),
   /** Comparisons yield i32 0/1. */
   ne: (a: Expr, b: Expr) => expr("i32", [check(a, "f32", "f32.ne"), check(b, "f32", "f32.ne")], (out) => out.byte(0x5c)),
+  gt: (a: Expr, b: Expr) => expr("i32", [check(a, "f32", "f32.gt"), check(b, "f32", "f32.gt")], (out) => out.byte(0x5e)),
   /** Rounds a float64 to float32 (nearest even). */
   demote: (a: Expr) => expr("f32", [check(a, "f64", "f32.demote_f64")], (out) => out.byte(0xb6)),
 };
@@ -349,6 +350,13 @@ export class FunctionBuilder {
     check(value, "v128", "v128.store").emit(this.body);
     simdOp(0x0b)(this.body);
     memarg(this.body, 4, offset);
+  }
+
+  i32Store(addr: Expr, value: Expr, offset = 0): void {
+    check(addr, "i32", "i32.store").emit(this.body);
+    check(value, "i32", "i32.store").emit(this.body);
+    this.body.byte(0x36);
+    memarg(this.body, 2, offset);
   }
 
   /** Stores the low 16 bits of an i32 (any alignment). */
