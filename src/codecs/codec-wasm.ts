@@ -11,6 +11,7 @@ import { encodeModule } from "../kernels/wasm/wasm-emitter.js";
 import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
 import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
 import { iq1mSplitFunction, iq1sSplitFunction } from "./iq1-module.js";
+import { gridFitFunction, gridNeighbourFunction } from "./iq-grid-module.js";
 import { q4_0QuantizeFunction, q8_0QuantizeFunction } from "./legacy-module.js";
 
 const PAGE = 65536;
@@ -29,9 +30,15 @@ const QX_VARIANTS: readonly [number, boolean][] = [
   [32, false],
 ];
 
-type Kernel = (...args: number[]) => void;
+type Kernel = (...args: number[]) => number | undefined;
 
+/**
+ * The module's functions and memory. The memory holds persistent data (lattice tables, allocated by persist())
+ * below `base` and a call's scratch from `base` on: f32()/u8() view the memory from `base`, and callers pass
+ * kernels addresses `base + offset`.
+ */
 export class CodecWasm {
+  private scratchStart = 0;
   private f32View: Float32Array;
   private u8View: Uint8Array;
 
@@ -44,26 +51,49 @@ export class CodecWasm {
     this.u8View = new Uint8Array(memory.buffer);
   }
 
-  /** Grows the memory to at least `bytes` bytes. Views from f32()/u8() taken before a growth are stale. */
-  reserve(bytes: number): void {
+  /** Address where a call's scratch starts. */
+  get base(): number {
+    return this.scratchStart;
+  }
+
+  /** Grows the memory to hold `bytes` bytes of scratch and refreshes the views. */
+  private reserve(bytes: number): void {
+    const need = this.scratchStart + bytes;
     const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    if (this.f32View.buffer !== this.memory.buffer) {
-      this.f32View = new Float32Array(this.memory.buffer);
-      this.u8View = new Uint8Array(this.memory.buffer);
+    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
+    if (this.f32View.buffer !== this.memory.buffer || this.u8View.byteOffset !== this.scratchStart) {
+      this.f32View = new Float32Array(this.memory.buffer, this.scratchStart);
+      this.u8View = new Uint8Array(this.memory.buffer, this.scratchStart);
     }
   }
 
-  /** The memory as float32 values, holding at least `bytes` bytes. */
+  /** The scratch as float32 values (index 0 at `base`), holding at least `bytes` bytes. Stale after persist(). */
   f32(bytes: number): Float32Array {
     this.reserve(bytes);
     return this.f32View;
   }
 
-  /** The memory as bytes, holding at least `bytes` bytes. */
+  /** The scratch as bytes (index 0 at `base`), holding at least `bytes` bytes. Stale after persist(). */
   u8(bytes: number): Uint8Array {
     this.reserve(bytes);
     return this.u8View;
+  }
+
+  /** `bytes` (rounded up to 16) that stay allocated for the thread's lifetime; returns their address. */
+  persist(bytes: number): number {
+    const at = this.scratchStart;
+    this.scratchStart += (bytes + 15) & ~15;
+    this.reserve(0);
+    return at;
+  }
+
+  private whole: { i32: Int32Array; f32: Float32Array; u8: Uint8Array } | undefined;
+
+  /** The whole memory as int32, float32 and bytes (for persistent data). Stale after persist(). */
+  views(): { i32: Int32Array; f32: Float32Array; u8: Uint8Array } {
+    const buffer = this.memory.buffer;
+    if (this.whole?.u8.buffer !== buffer) this.whole = { i32: new Int32Array(buffer), f32: new Float32Array(buffer), u8: new Uint8Array(buffer) };
+    return this.whole;
   }
 }
 
@@ -86,6 +116,9 @@ export function codecWasm(): CodecWasm | null {
       q4_0QuantizeFunction(),
       iq1mSplitFunction(),
       iq1sSplitFunction(),
+      gridFitFunction(4),
+      gridFitFunction(8),
+      gridNeighbourFunction(8),
       ...decodeFunctions().filter((f) => f.name === "decode_f16"),
     ];
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });

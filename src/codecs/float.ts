@@ -23,7 +23,7 @@ export function f16BytesToF32(src: Uint8Array, out: Float32Array, n: number): Fl
       const count = Math.min(F16_CHUNK, whole - done);
       const outAt = 2 * count;
       m.u8(outAt + 4 * count).set(src.subarray(2 * done, 2 * (done + count)));
-      decode(0, outAt, count / 8);
+      decode(m.base, m.base + outAt, count / 8);
       out.set(m.f32(0).subarray(outAt / 4, outAt / 4 + count), done);
     }
     if (whole === n) return out;

@@ -60,7 +60,8 @@ export function makeQkxQuantsBatch(
   const mem = m.f32(outAt + quads * 32);
   interleave(mem, xAt / 4, x, xo, groups, n);
   interleave(mem, wAt / 4, weights, 0, groups, n);
-  search(xAt, wAt, levelsAt, auxAt, outAt, quads, nmax, rmin, rdelta, nstep);
+  const at = m.base;
+  search(at + xAt, at + wAt, at + levelsAt, at + auxAt, at + outAt, quads, nmax, rmin, rdelta, nstep);
   for (let g = 0; g < groups; g++) {
     const q = g >> 2;
     const lane = g & 3;
@@ -105,7 +106,8 @@ export function makeQxQuantsBatch(
   const mem = m.f32(outAt + quads * 16);
   interleave(mem, xAt / 4, x, xo, groups, n);
   if (weights) interleave(mem, wAt / 4, weights, wo, groups, n);
-  search(xAt, wAt, levelsAt, auxAt, outAt, quads, nmax);
+  const at = m.base;
+  search(at + xAt, at + wAt, at + levelsAt, at + auxAt, at + outAt, quads, nmax);
   for (let g = 0; g < groups; g++) {
     const q = g >> 2;
     const lane = g & 3;
@@ -130,7 +132,7 @@ export function iq4nlBlockScalesBatch(blocks: number, x: Float32Array, xo: numbe
   const mem = m.f32(2 * block + quads * 16);
   interleave(mem, 0, x, xo, blocks, 32);
   interleave(mem, block / 4, weights, 0, blocks, 32);
-  m.kernels.iq4_32!(0, block, 2 * block, quads);
+  m.kernels.iq4_32!(m.base, m.base + block, m.base + 2 * block, quads);
   for (let b = 0; b < blocks; b++) scales[b] = mem[(2 * block) / 4 + b]!;
 }
 

@@ -7,6 +7,8 @@
  */
 import { BitsmithError } from "../core/index.js";
 import { nearestInt } from "../numeric/float32-ops.js";
+import { type CodecWasm, codecWasm } from "./codec-wasm.js";
+import { neighbourListLayout } from "./iq-grid-module.js";
 import { type IqLattice, neighbours } from "./iq-grids.js";
 import { FLT_MAX } from "./iq-weights.js";
 
@@ -68,6 +70,8 @@ const terms = new Float64Array(32);
  * L[lo..lo+dim) and returns its index. IQ2/IQ3 score positions 2*level+1 (POSITIONS), IQ1 its shifted values.
  */
 export function bestNeighbour(lat: IqLattice, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array, L: Int8Array, lo: number): number {
+  const m = lat.dim === 8 ? codecWasm() : null;
+  if (m) return bestNeighbourWasm(m, lat, u, x, xo, w, wo, scale, levelValue, L, lo);
   const list = lat.neighbourCache[u] ?? neighbours(lat, u);
   const { pointTerms, termList } = list;
   const dim = lat.dim;
@@ -195,6 +199,8 @@ const sums = new Float32Array(2);
  * the type's initial levels) and returns the scale.
  */
 export function fitGridScale(f: GridFit, xval: Float32Array, weight: Float32Array, waux: Float32Array, L: Int8Array, denominator: number, scale: number): number {
+  const m = codecWasm();
+  if (m) return fitGridScaleWasm(m, f, xval, weight, waux, L, denominator, scale);
   const { n, kMaxQ } = f;
   const lat = f.lattice;
   const top = kMaxQ - 1;
@@ -245,4 +251,95 @@ export function gridIndex(lat: IqLattice, L: Int8Array, k: number): number {
   const index = lat.kmap[keyOf(lat, L, k * lat.dim)]!;
   if (index < 0) throw new BitsmithError("internal error: quantized group is not on the lattice");
   return index;
+}
+
+/** A lattice's tables in the codec module's persistent memory (see iq-grid-module.ts). */
+interface LatticeTables {
+  kmap: number;
+  lists: number;
+  levels: number;
+  positions: number;
+}
+
+const latticeTables = new Map<IqLattice, LatticeTables>();
+
+function tablesOf(m: CodecWasm, lat: IqLattice): LatticeTables {
+  let t = latticeTables.get(lat);
+  if (t) return t;
+  const keys = lat.kmap.length;
+  t = { kmap: m.persist(4 * keys), lists: m.persist(4 * keys), levels: m.persist(lat.levels.length), positions: m.persist(4 * MAX_LEVELS) };
+  const { i32, u8, f32 } = m.views();
+  i32.set(lat.kmap, t.kmap / 4);
+  i32.fill(0, t.lists / 4, t.lists / 4 + keys);
+  u8.set(lat.levels, t.levels);
+  f32.set(POSITIONS, t.positions / 4);
+  latticeTables.set(lat, t);
+  return t;
+}
+
+/** bestNeighbour in the codec module (grid_neighbour_8 of iq-grid-module.ts): the same choice. */
+function bestNeighbourWasm(m: CodecWasm, lat: IqLattice, u: number, x: Float32Array, xo: number, w: Float32Array, wo: number, scale: number, levelValue: Float32Array, L: Int8Array, lo: number): number {
+  const t = tablesOf(m, lat);
+  const dim = lat.dim;
+  if (m.views().i32[t.lists / 4 + u] === 0) persistNeighbours(m, lat, t, u);
+  const list = m.views().i32[t.lists / 4 + u]!;
+  // Scratch: the group's values, weights, level values (float32), its levels (int32), then the terms.
+  const mem = m.f32(4 * (3 * dim + MAX_LEVELS + 32));
+  for (let i = 0; i < dim; i++) {
+    mem[i] = x[xo + i]!;
+    mem[dim + i] = w[wo + i]!;
+  }
+  mem.set(levelValue, 2 * dim);
+  const at = m.base;
+  const levelsAt = 2 * dim + MAX_LEVELS;
+  const point = m.kernels[`grid_neighbour_${dim}`]!(list, t.levels, at + 8 * dim, at, at + 4 * dim, scale, at + 4 * levelsAt, at + 4 * (levelsAt + dim))!;
+  if (point < 0) throw new BitsmithError(`no finite distance to any lattice neighbour: non-finite input values?`);
+  const levels = new Int32Array(mem.buffer, mem.byteOffset + 4 * levelsAt, dim);
+  for (let i = 0; i < dim; i++) L[lo + i] = levels[i]!;
+  return point;
+}
+
+/** Copies key u's neighbour list into the module's persistent memory (NEIGHBOUR_LIST layout of iq-grid-module.ts). */
+function persistNeighbours(m: CodecWasm, lat: IqLattice, t: LatticeTables, u: number): void {
+  const list = lat.neighbourCache[u] ?? neighbours(lat, u);
+  const count = list.points.length;
+  const layout = neighbourListLayout(count, list.termList.length, lat.dim);
+  const at = m.persist(layout.bytes);
+  const { i32, u8 } = m.views();
+  i32[at / 4] = count;
+  i32[at / 4 + 1] = list.termList.length;
+  list.termList.forEach((ti, k) => {
+    u8[at + layout.termsAt + 2 * k] = ti;
+    u8[at + layout.termsAt + 2 * k + 1] = Math.floor(ti / lat.levelCount);
+  });
+  new Uint16Array(u8.buffer, at + layout.pointsAt, count).set(list.points);
+  u8.set(list.pointTerms, at + layout.pointTermsAt);
+  i32[t.lists / 4 + u] = at;
+}
+
+const REFIT_CODE: Record<Refit, number> = { always: 0, allIfOffGrid: 1, offGridOnly: 2 };
+
+/** fitGridScale in the codec module (iq-grid-module.ts): the same search, the same result. */
+function fitGridScaleWasm(m: CodecWasm, f: GridFit, xval: Float32Array, weight: Float32Array, waux: Float32Array, L: Int8Array, denominator: number, scale: number): number {
+  const lat = f.lattice;
+  const t = tablesOf(m, lat);
+  const n = f.n;
+  const fit = m.kernels[`grid_fit_${lat.dim}`]!;
+  for (;;) {
+    // Inputs: xval, weight, waux (float32), L (int32), then the output and the kernel's scratch.
+    const mem = m.f32(4 * (5 * n + 1) + 4 * (n + 16 + 2 * n * MAX_LEVELS + 32));
+    const levelsAt = new Int32Array(mem.buffer, mem.byteOffset + 12 * n, n);
+    mem.set(xval.subarray(0, n), 0);
+    mem.set(weight.subarray(0, n), n);
+    mem.set(waux.subarray(0, n), 2 * n);
+    for (let i = 0; i < n; i++) levelsAt[i] = L[i]!;
+    const at = m.base;
+    const status = fit(t.kmap, t.lists, t.levels, t.positions, at, at + 4 * n, at + 8 * n, at + 12 * n, at + 16 * n + 4, n, f.kMaxQ, f.isRange, f.isStep, denominator, scale, REFIT_CODE[f.refit], f.initialOnGrid ? 1 : 0, at + 16 * n)!;
+    if (status === 0) {
+      for (let i = 0; i < n; i++) L[i] = levelsAt[i]!;
+      return mem[4 * n]!;
+    }
+    if (status < 0) throw new BitsmithError(`no finite distance to any lattice neighbour: non-finite input values?`);
+    persistNeighbours(m, lat, t, status - 1);
+  }
 }

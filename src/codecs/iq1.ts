@@ -148,7 +148,7 @@ function splitSearch32(): void {
       }
     }
     const outAt = IQ1S_TABLES.length * IQ1S_TABLE;
-    m.kernels.iq1s_split!(0, 4 * outAt);
+    m.kernels.iq1s_split!(m.base, m.base + 4 * outAt);
     split.set(mem.subarray(outAt, outAt + 4));
     return;
   }
@@ -338,7 +338,7 @@ function splitSearch16(): void {
         mem[at + 7] = TQM[t]!;
       }
     }
-    m.kernels.iq1m_split!(0, 1536);
+    m.kernels.iq1m_split!(m.base, m.base + 1536);
     split.set(mem.subarray(384, 388));
     return;
   }

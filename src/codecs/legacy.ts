@@ -92,7 +92,7 @@ function quantizeRowWasm(kernel: "q8_0" | "q4_0", blockBytes: number, x: Float32
   const blocks = n / QK;
   const outAt = 4 * n;
   m.f32(outAt + blocks * blockBytes).set(x.subarray(xo, xo + n));
-  m.kernels[kernel]!(0, outAt, blocks);
+  m.kernels[kernel]!(m.base, m.base + outAt, blocks);
   dst.set(m.u8(0).subarray(outAt, outAt + blocks * blockBytes), o);
   return true;
 }

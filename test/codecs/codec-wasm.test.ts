@@ -15,7 +15,7 @@ import { f16ToF32Row } from "../../src/numeric/half.js";
 import { hasSharedData } from "../helpers/paths.js";
 import { failingEntries } from "./reference-vectors.js";
 
-const TYPES = ["Q8_0", "Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS", "IQ1_S", "IQ1_M"];
+const TYPES = ["Q8_0", "Q4_0", "Q5_0", "Q4_1", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S"];
 
 function withJavaScript<T>(f: () => T): T {
   setCodecWasm(false);

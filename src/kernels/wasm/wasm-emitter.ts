@@ -132,6 +132,9 @@ export const i32 = {
   or: i32Binary(0x72),
   shl: i32Binary(0x74),
   shrU: i32Binary(0x76),
+  load: (addr: Expr, offset = 0) => expr("i32", [check(addr, "i32", "i32.load")], (out) => (out.byte(0x28), memarg(out, 2, offset))),
+  load8U: (addr: Expr, offset = 0) => expr("i32", [check(addr, "i32", "i32.load8_u")], (out) => (out.byte(0x2d), memarg(out, 0, offset))),
+  load16U: (addr: Expr, offset = 0) => expr("i32", [check(addr, "i32", "i32.load16_u")], (out) => (out.byte(0x2f), memarg(out, 1, offset))),
   /** Trailing zero bits. */
   ctz: (a: Expr) => expr("i32", [check(a, "i32", "i32.ctz")], (out) => out.byte(0x68)),
   /** The bits of a float32. */
@@ -157,12 +160,15 @@ export const f32 = {
   add: f32Binary(0x92, "f32.add"),
   mul: f32Binary(0x94, "f32.mul"),
   max: f32Binary(0x97, "f32.max"),
+  sub: f32Binary(0x93, "f32.sub"),
+  convertI32S: (a: Expr) => expr("f32", [check(a, "i32", "f32.convert_i32_s")], (out) => out.byte(0xb2)),
   div: f32Binary(0x95, "f32.div"),
   abs: (a: Expr) => expr("f32", [check(a, "f32", "f32.abs")], (out) => out.byte(0x8b)),
   /** Round to the nearest integer, ties to even. */
   nearest: (a: Expr) => expr("f32", [check(a, "f32", "f32.nearest")], (out) => out.byte(0x90)),
   /** Comparisons yield i32 0/1. */
   ne: (a: Expr, b: Expr) => expr("i32", [check(a, "f32", "f32.ne"), check(b, "f32", "f32.ne")], (out) => out.byte(0x5c)),
+  lt: (a: Expr, b: Expr) => expr("i32", [check(a, "f32", "f32.lt"), check(b, "f32", "f32.lt")], (out) => out.byte(0x5d)),
   gt: (a: Expr, b: Expr) => expr("i32", [check(a, "f32", "f32.gt"), check(b, "f32", "f32.gt")], (out) => out.byte(0x5e)),
   /** Rounds a float64 to float32 (nearest even). */
   demote: (a: Expr) => expr("f32", [check(a, "f64", "f32.demote_f64")], (out) => out.byte(0xb6)),
@@ -393,6 +399,12 @@ export class FunctionBuilder {
       otherwise();
     }
     this.body.byte(0x0b);
+  }
+
+  /** Returns from the function with `value` (its result). */
+  returnValue(value: Expr): void {
+    value.emit(this.body);
+    this.body.byte(0x0f);
   }
 
   /** Calls function `index` of the module (functions are numbered in the order given to encodeModule). */
