@@ -7,6 +7,7 @@ import { benchConvert } from "./convert.js";
 import { benchEngine } from "./engine.js";
 import { benchKernels } from "./kernels.js";
 import { benchMerge } from "./merge.js";
+import { benchMethods } from "./methods.js";
 import { benchQuantize } from "./quantize.js";
 import { benchSafetensors } from "./safetensors.js";
 import { benchTokenizers } from "./tokenizer.js";
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<str
   kernels: benchKernels,
   engine: benchEngine,
   tokenizers: benchTokenizers,
+  methods: benchMethods,
 };
 
 const wanted = process.argv.slice(2);
