@@ -10,11 +10,12 @@
  * act-order (desc_act) processes columns in order of decreasing H_ii, with groups formed in that order (their
  * g_idx stored) or, with static groups, fixed before the pass on the natural column order.
  *
- * Differences from GPTQModel: arithmetic is float64 throughout (H, U and the working weights); a group's
+ * Differences from GPTQModel: H, U and the working weights are float64 (a batch's update of the later columns
+ * multiplies float32-rounded U entries and errors, summed in float64, in the kernels' GEMM); a group's
  * parameters are computed from the group's current values including the updates from earlier columns of the
  * same batch (GPTQModel reads them from a copy without those updates when the group starts mid-batch; here
- * batches are cut at group starts, so lazy batching changes no result and the method equals the unbatched
- * algorithm); act-order sorts stably (equal H_ii keep column order).
+ * batches are cut at group starts, so lazy batching is the unbatched algorithm up to the rounding of those
+ * products); act-order sorts stably (equal H_ii keep column order).
  *
  * The rounding function may also be a ggml codec (the GGUF block types): at the start of each codec block the
  * block's current values are quantized by the codec (with diag H as its importance weights, as llama.cpp's

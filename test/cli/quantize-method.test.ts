@@ -72,6 +72,7 @@ test("bad input: exit 1, one error naming the problem, nothing left behind", { s
       [["--method", "gptq", "--format", "gguf:Q4_0", "--group-fallback", "--calib", CALIB, "--calib-samples", "500", "--calib-seqlen", "128"], "fewer than the 500 samples requested"],
       [["--method", "outlier", "--format", "gguf:Q4_0", ...SMALL], "outlier method needs integer groups"],
       [["--method", "magic"], "--method must be one of"],
+      [["--method", "rtn", "--dry-run"], "--dry-run belongs to llama.cpp's recipes"],
     ];
     for (const [flags, mention] of cases) {
       const out = path.join(dir, flags.includes("gguf:Q4_0") ? "out.gguf" : "out");

@@ -152,8 +152,33 @@ function printReport(run: QuantizationRun, files: string[], seconds: number): vo
   process.stdout.write(lines.join("\n") + "\n");
 }
 
-export async function runCalibratedQuantize(input: string, rest: string[], flags: CalibratedFlags & { asym?: boolean }): Promise<void> {
+/** Flags of llama-quantize's path, which --method does not use. */
+interface RecipeFlags {
+  imatrix?: string;
+  tensorType?: string[];
+  pure?: boolean;
+  outputTensorType?: string;
+  tokenEmbeddingType?: string;
+  leaveOutputTensor?: boolean;
+  allowRequantize?: boolean;
+  keepSplit?: boolean;
+  dryRun?: boolean;
+}
+
+export async function runCalibratedQuantize(input: string, rest: string[], flags: CalibratedFlags & RecipeFlags & { asym?: boolean }): Promise<void> {
   const method = choiceOption(flags.method!, "--method", CALIBRATED_METHODS);
+  const recipeOnly = Object.entries({
+    "--imatrix": flags.imatrix !== undefined,
+    "--tensor-type": (flags.tensorType?.length ?? 0) > 0,
+    "--pure": flags.pure,
+    "--output-tensor-type": flags.outputTensorType !== undefined,
+    "--token-embedding-type": flags.tokenEmbeddingType !== undefined,
+    "--leave-output-tensor": flags.leaveOutputTensor,
+    "--allow-requantize": flags.allowRequantize,
+    "--keep-split": flags.keepSplit,
+    "--dry-run": flags.dryRun,
+  }).find(([, given]) => given);
+  if (recipeOnly) throw new BitsmithError(`${recipeOnly[0]} belongs to llama.cpp's recipes (quantize <in> <out> <TYPE>), not to --method`, { field: recipeOnly[0] });
   if (rest.length < 1 || rest.length > 2) throw new BitsmithError("with --method the arguments are <in> <out> [threads]", { field: "arguments" });
   const out = rest[0]!;
   const threads = rest[1] !== undefined ? integerOption(rest[1], "threads", 1, 256) : availableParallelism();
