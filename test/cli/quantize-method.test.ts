@@ -73,6 +73,7 @@ test("bad input: exit 1, one error naming the problem, nothing left behind", { s
       [["--method", "outlier", "--format", "gguf:Q4_0", ...SMALL], "outlier method needs integer groups"],
       [["--method", "magic"], "--method must be one of"],
       [["--method", "rtn", "--dry-run"], "--dry-run belongs to llama.cpp's recipes"],
+      [["--method", "rtn", "--format", "gptq", "--bits", "8", "--group-size", "32", "--group-fallback"], "gptq stores one group size for the whole model"],
     ];
     for (const [flags, mention] of cases) {
       const out = path.join(dir, flags.includes("gguf:Q4_0") ? "out.gguf" : "out");

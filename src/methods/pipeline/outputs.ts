@@ -170,9 +170,14 @@ export function checkQuantizedHfLayout(model: ModelSource, format: WeightFormat,
     ["mlp.down_proj", h.hiddenSize, h.intermediateSize],
   ];
   const target = QUANTIZED_LAYOUTS[layout];
+  const { scheme } = format;
   for (const [module, rows, cols] of shapes) {
-    const { scheme } = format;
     const groupSize = formatFits(format, cols) || unfit === "error" ? scheme.groupSize : -1;
+    if (groupSize !== scheme.groupSize && target.singleScheme) {
+      throw new BitsmithError(`${layout} stores one group size for the whole model, and group size ${scheme.groupSize} does not divide this layer's ${cols} inputs: choose one that divides every layer (or -1)`, {
+        field: `model.layers.*.${module}`,
+      });
+    }
     const shape = { name: `model.layers.0.${module}`, outFeatures: rows, inFeatures: cols, bits: scheme.bits, groupSize, symmetric: scheme.symmetric };
     target.check(shape, { bits: scheme.bits, groupSize, symmetric: scheme.symmetric, actOrder: false }, { options: {}, config: {} });
   }
