@@ -12,6 +12,7 @@ import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
 import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
 import { iq1mSplitFunction, iq1sSplitFunction } from "./iq1-module.js";
 import { gridFitFunction, gridNeighbourFunction } from "./iq-grid-module.js";
+import { requantFunction } from "./kquant-module.js";
 import { q4_0QuantizeFunction, q8_0QuantizeFunction } from "./legacy-module.js";
 
 const PAGE = 65536;
@@ -114,6 +115,7 @@ export function codecWasm(): CodecWasm | null {
       iq4SearchFunction(),
       q8_0QuantizeFunction(),
       q4_0QuantizeFunction(),
+      requantFunction(),
       iq1mSplitFunction(),
       iq1sSplitFunction(),
       gridFitFunction(4),

@@ -5,7 +5,10 @@
  * module's memory in the interleaved layout and reads the results back.
  */
 import { codecWasm } from "./codec-wasm.js";
+import { nearestInt } from "../numeric/float32-ops.js";
 import { iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+
+const fr = Math.fround;
 
 /** Copies `groups` groups of n values (group g at src[so + g*n]) into the quad layout at mem[at], zero-padded. */
 function interleave(mem: Float32Array, at: number, src: Float32Array, so: number, groups: number, n: number): void {
@@ -138,3 +141,40 @@ export function iq4nlBlockScalesBatch(blocks: number, x: Float32Array, xo: numbe
 
 const scratchMin = new Float32Array(1);
 const scratchLevels = new Uint8Array(256);
+
+/**
+ * The k-quants' last rounding over `groups` groups of n values (a multiple of 16): group g is x[xo + g*n ..]
+ * with scale d[g] and offset m[g] (0 when m is null); when d[g] != 0, its levels L[lo + g*n + i] become
+ * clamp(nearest_int((x + m) / d), low, high) + offset (x / d without an offset); other groups keep theirs.
+ * As in C, a NaN d (an fp16 super-block scale that overflowed to infinity, times a code of 0) counts as
+ * non-zero: its values round to nearest_int(NaN) = 0 before the clamp.
+ */
+export function requantizeGroups(groups: number, n: number, x: Float32Array, xo: number, m: Float32Array | null, d: Float32Array, low: number, high: number, offset: number, L: Uint8Array, lo: number): void {
+  const w = codecWasm();
+  if (!w) {
+    for (let g = 0; g < groups; g++) {
+      const dg = d[g]!;
+      if (dg === 0) continue;
+      const mg = m ? m[g]! : 0;
+      for (let i = 0, s = xo + g * n, t = lo + g * n; i < n; i++) {
+        const l = nearestInt(m ? fr(fr(x[s + i]! + mg) / dg) : fr(x[s + i]! / dg));
+        L[t + i] = (l < low ? low : l > high ? high : l) + offset;
+      }
+    }
+    return;
+  }
+  // Values, then (m, d) per group, then the levels.
+  const values = groups * n;
+  const mdAt = 4 * values;
+  const levelsAt = mdAt + 8 * groups;
+  const mem = w.f32(levelsAt + values);
+  mem.set(x.subarray(xo, xo + values));
+  for (let g = 0; g < groups; g++) {
+    mem[values + 2 * g] = m ? m[g]! : 0;
+    mem[values + 2 * g + 1] = d[g]!;
+  }
+  const bytes = w.u8(levelsAt + values);
+  bytes.set(L.subarray(lo, lo + values), levelsAt);
+  w.kernels.requant!(w.base, w.base + mdAt, w.base + levelsAt, groups, n, low, high, offset);
+  L.set(bytes.subarray(levelsAt, levelsAt + values), lo);
+}

@@ -15,7 +15,7 @@ import { nearestInt } from "../numeric/float32-ops.js";
 import { loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
 import { GROUP_MAX_EPS, makeQ3Quants, makeQpQuants, makeQxQuants } from "./ggml-search.js";
-import { makeQkxQuantsBatch, makeQxQuantsBatch } from "./ggml-search-batch.js";
+import { makeQkxQuantsBatch, makeQxQuantsBatch, requantizeGroups } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
@@ -32,10 +32,19 @@ const Ls = new Uint8Array(16);
 const Lm = new Uint8Array(16);
 
 /**
- * Row-wide scratch of the types whose sub-block searches run batched over a whole row (Q2_K, Q4_K, Q5_K):
- * weights and levels per value, scale, min and weight sum per sub-block. Grown to the longest row seen.
+ * Row-wide scratch: the sub-block searches and the last rounding of each type run batched over a whole row.
+ * Weights and levels per value; scale, min and weight sum per sub-block. Grown to the longest row seen.
  */
-const row = { weights: new Float32Array(0), levels: new Uint8Array(0), scales: new Float32Array(0), mins: new Float32Array(0), sw: new Float32Array(0) };
+const row = {
+  weights: new Float32Array(0),
+  levels: new Uint8Array(0),
+  scales: new Float32Array(0),
+  mins: new Float32Array(0),
+  sw: new Float32Array(0),
+  /** Stored sub-block scale and min (as an offset added to x) that the last rounding uses. */
+  d: new Float32Array(0),
+  m: new Float32Array(0),
+};
 
 function growRowScratch(n: number): void {
   if (row.weights.length >= n) return;
@@ -44,6 +53,8 @@ function growRowScratch(n: number): void {
   row.scales = new Float32Array(n / 16);
   row.mins = new Float32Array(n / 16);
   row.sw = new Float32Array(n / 16);
+  row.d = new Float32Array(n / 16);
+  row.m = new Float32Array(n / 16);
 }
 
 /** Sum of x^2 over a super-block, accumulated in float32 in order. */
@@ -95,8 +106,8 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
   }
   if (qw) makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
   else makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, true);
+  const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 84) {
-    const base = xo + b;
     for (let j = 0; j < 16; j++) {
       scales[j] = rowScales[b / 16 + j]!;
       mins[j] = rowMins[b / 16 + j]!;
@@ -133,19 +144,16 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
     }
     const dm = loadF16(dst, o + 80);
     const mm = loadF16(dst, o + 82);
-    // Re-round every value against the stored (quantized) sub-block scale and min; a sub-block whose scale
-    // is 0 keeps the search's levels.
     for (let j = 0; j < 16; j++) {
       const sc = dst[o + j]!;
-      const d = fr(dm * (sc & 15));
-      if (!d) continue;
-      const m = fr(mm * (sc >>> 4));
-      for (let ii = 0; ii < 16; ii++) {
-        rowLevels[b + 16 * j + ii] = Math.max(0, Math.min(3, nearestInt(fr(fr(x[base + 16 * j + ii]! + m) / d))));
-      }
+      row.d[b / 16 + j] = fr(dm * (sc & 15));
+      row.m[b / 16 + j] = fr(mm * (sc >>> 4));
     }
-    pack2Bit(rowLevels, b, dst, o + 16);
   }
+  // Re-round every value against the stored (quantized) sub-block scale and min; a sub-block whose scale is 0
+  // keeps the search's levels.
+  requantizeGroups(n / 16, 16, x, xo, row.m, row.d, 0, 3, 0, rowLevels, 0);
+  for (let b = 0, o = o0; b < n; b += QK_K, o += 84) pack2Bit(rowLevels, b, dst, o + 16);
 }
 
 function dequantizeQ2K(src: Uint8Array, nb: number, out: Float32Array): void {
@@ -189,15 +197,16 @@ function q3Scale(src: Uint8Array, o: number, j: number): number {
 const q3Codes = new Uint8Array(16);
 
 function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
+  growRowScratch(n);
   if (qw) {
     // With an importance matrix the 16-value sub-block searches of the whole row run as one batch.
-    growRowScratch(n);
     for (let b = 0; b < n; b += QK_K) {
       const sigma2 = fr(fr(2 * sumSquares(x, xo + b)) / QK_K);
       for (let j = 0; j < 16; j++) row.sw[b / 16 + j] = imatrixWeights(x, xo + b + 16 * j, qw, b + 16 * j, 16, sigma2, row.weights, b + 16 * j);
     }
     makeQxQuantsBatch(n / 16, 16, 4, x, xo, row.weights, 0, row.levels, 0, row.scales, 0);
   }
+  const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 110) {
     const base = xo + b;
     if (qw) {
@@ -205,7 +214,6 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
         sw[j] = row.sw[b / 16 + j]!;
         scales[j] = row.scales[b / 16 + j]!;
       }
-      for (let j = 0; j < QK_K; j++) Ls8[j] = row.levels[b + j]!;
       const dBlock = makeQxQuants(16, 32, scales, 0, q3Codes, 0, 1, sw, 0);
       packQ3Scales(q3Codes, dst, o + 96);
       storeF16(dst, o + 108, dBlock);
@@ -220,6 +228,7 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
           maxScale = scales[j]!;
         }
       }
+      for (let j = 0; j < QK_K; j++) row.levels[b + j] = Ls8[j]!;
       if (maxScale) {
         const iscale = fr(-32 / maxScale);
         for (let j = 0; j < 16; j++) q3Codes[j] = Math.max(-32, Math.min(31, nearestInt(fr(iscale * scales[j]!)))) + 32;
@@ -231,13 +240,13 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       }
     }
     const dAll = loadF16(dst, o + 108);
-    for (let j = 0; j < 16; j++) {
-      const d = fr(dAll * q3Scale(dst, o + 96, j));
-      if (!d) continue;
-      for (let ii = 0; ii < 16; ii++) {
-        Ls8[16 * j + ii] = Math.max(-4, Math.min(3, nearestInt(fr(x[base + 16 * j + ii]! / d)))) + 4;
-      }
-    }
+    for (let j = 0; j < 16; j++) row.d[b / 16 + j] = fr(dAll * q3Scale(dst, o + 96, j));
+  }
+  // Re-round every value against its stored sub-block scale (levels 0..7); a sub-block whose scale is 0 keeps
+  // the search's levels.
+  requantizeGroups(n / 16, 16, x, xo, null, row.d, -4, 3, 4, row.levels, 0);
+  for (let b = 0, o = o0; b < n; b += QK_K, o += 110) {
+    for (let j = 0; j < QK_K; j++) Ls8[j] = row.levels[b + j]!;
     // The third bit of value j goes to bit (j / 32) of hmask[j % 32].
     for (let m = 0; m < 32; m++) dst[o + m] = 0;
     for (let j = 0; j < QK_K; j++) {
@@ -325,7 +334,6 @@ function quantizeRowK4(x: Float32Array, xo: number, n: number, nmax: number, dst
   else if (nmax === 15) makeQkxQuantsBatch(n / 32, 32, 15, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, -1, fr(0.1), 20, false);
   else makeQkxQuantsBatch(n / 32, 32, 31, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, false);
   for (let b = 0; b < n; b += QK_K, o += blockBytes) {
-    const base = xo + b;
     for (let j = 0; j < 8; j++) {
       scales[j] = rowScales[b / 32 + j]!;
       mins[j] = rowMins[b / 32 + j]!;
@@ -364,16 +372,14 @@ function quantizeRowK4(x: Float32Array, xo: number, n: number, nmax: number, dst
     }
     const dAll = loadF16(dst, o);
     const mAll = loadF16(dst, o + 2);
-    // A sub-block whose scale is 0 keeps the search's levels.
     for (let j = 0; j < 8; j++) {
-      const d = fr(dAll * scaleK4(dst, o + 4, j));
-      if (!d) continue;
-      const dm = fr(mAll * minK4(dst, o + 4, j));
-      for (let ii = 0; ii < 32; ii++) {
-        rowLevels[b + 32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(x[base + 32 * j + ii]! + dm) / d))));
-      }
+      row.d[b / 32 + j] = fr(dAll * scaleK4(dst, o + 4, j));
+      row.m[b / 32 + j] = fr(mAll * minK4(dst, o + 4, j));
     }
   }
+  // Re-round every value against the stored sub-block scale and min; a sub-block whose scale is 0 keeps the
+  // search's levels.
+  requantizeGroups(n / 32, 32, x, xo, row.m, row.d, 0, nmax, 0, rowLevels, 0);
 }
 
 function quantizeRowQ4K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
@@ -439,16 +445,19 @@ function dequantizeQ5K(src: Uint8Array, nb: number, out: Float32Array): void {
 
 // ---------------------------------------------------------------- Q6_K
 
+/** Per super-block of the row: whether Q6_K stored it as all zeros. */
+let zeroBlock = new Uint8Array(0);
+
 function quantizeRowQ6K(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
   // The 16-value sub-block searches of the whole row run as one batch; weights are the importance matrix as
   // it is (quantize_row_q6_K_impl), or x^2 without one.
   growRowScratch(n);
   makeQxQuantsBatch(n / 16, 16, 32, x, xo, qw ?? null, 0, row.levels, 0, row.scales, 0);
+  if (zeroBlock.length < n / QK_K) zeroBlock = new Uint8Array(n / QK_K);
+  const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 210) {
-    const base = xo + b;
     let maxScale = 0;
     let maxAbsScale = 0;
-    L.set(row.levels.subarray(b, b + QK_K));
     for (let ib = 0; ib < 16; ib++) {
       const scale = row.scales[b / 16 + ib]!;
       scales[ib] = scale;
@@ -458,23 +467,27 @@ function quantizeRowQ6K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
         maxScale = scale;
       }
     }
-    if (maxAbsScale < GROUP_MAX_EPS) {
+    zeroBlock[b / QK_K] = maxAbsScale < GROUP_MAX_EPS ? 1 : 0;
+    if (zeroBlock[b / QK_K]) {
+      // ggml writes an all-zero block: nothing to round or pack.
       dst.fill(0, o, o + 210);
+      row.d.fill(0, b / 16, b / 16 + 16);
       continue;
     }
     const iscale = fr(-128 / maxScale);
     storeF16(dst, o + 208, fr(1 / iscale));
     for (let ib = 0; ib < 16; ib++) dst[o + 192 + ib] = Math.min(127, nearestInt(fr(iscale * scales[ib]!)));
     const dAll = loadF16(dst, o + 208);
-    for (let j = 0; j < 16; j++) {
-      const d = fr(dAll * ((dst[o + 192 + j]! << 24) >> 24));
-      if (!d) continue;
-      for (let ii = 0; ii < 16; ii++) {
-        L[16 * j + ii] = Math.max(-32, Math.min(31, nearestInt(fr(x[base + 16 * j + ii]! / d)))) + 32;
-      }
-    }
+    for (let j = 0; j < 16; j++) row.d[b / 16 + j] = fr(dAll * ((dst[o + 192 + j]! << 24) >> 24));
+  }
+  // Re-round every value against its stored sub-block scale (levels 0..63); a sub-block whose scale is 0 keeps
+  // the search's levels.
+  requantizeGroups(n / 16, 16, x, xo, null, row.d, -32, 31, 32, row.levels, 0);
+  const L = row.levels;
+  for (let b = 0, o = o0; b < n; b += QK_K, o += 210) {
+    if (zeroBlock[b / QK_K]) continue;
     // Each 128-half: ql[l] = low nibbles of values l and l+64, ql[l+32] of l+32 and l+96; qh[l] their top 2 bits.
-    for (let j = 0, ql = o, qh = o + 128; j < QK_K; j += 128, ql += 64, qh += 32) {
+    for (let j = b, ql = o, qh = o + 128; j < b + QK_K; j += 128, ql += 64, qh += 32) {
       for (let l = 0; l < 32; l++) {
         const a = L[j + l]!, c = L[j + l + 32]!, e = L[j + l + 64]!, g = L[j + l + 96]!;
         dst[ql + l] = (a & 15) | ((e & 15) << 4);

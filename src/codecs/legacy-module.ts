@@ -73,7 +73,7 @@ function blockLoop<C>(name: string, blockBytes: number, setup: (f: FunctionBuild
 const toInt32 = (v: Local, limit: Local) => v128.and(v128.i32x4TruncSatF32x4S(v.get()), f32x4.lt(f32x4.abs(v.get()), limit.get()));
 
 /** The low bytes of the 16 int32 lanes of a, b, c, d in order (what a store to a Uint8Array keeps). */
-function lowBytes(a: Expr, b: Expr, c: Expr, d: Expr): Expr {
+export function lowBytes(a: Expr, b: Expr, c: Expr, d: Expr): Expr {
   const pick = [0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0];
   return v128.i8x16Shuffle(v128.i8x16Shuffle(a, b, pick), v128.i8x16Shuffle(c, d, pick), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
 }
