@@ -9,7 +9,7 @@
 import { decodeFunctions } from "../kernels/wasm/decode-module.js";
 import { encodeModule } from "../kernels/wasm/wasm-emitter.js";
 import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
-import { iq4SearchFunction, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
+import { interleaveFunction, iq4SearchFunction, type QkxWeights, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
 import { iq1mSplitFunction, iq1sSplitFunction } from "./iq1-module.js";
 import { gridFitFunction, gridNeighbourFunction } from "./iq-grid-module.js";
 import { requantFunction } from "./kquant-module.js";
@@ -18,11 +18,12 @@ import { q4_0QuantizeFunction, q8_0QuantizeFunction } from "./legacy-module.js";
 const PAGE = 65536;
 const MAX_PAGES = 16384;
 
-/** Group sizes and error kinds (absolute: true) of make_qkx2_quants the codecs use. */
-const QKX_VARIANTS: readonly [number, boolean][] = [
-  [16, false],
-  [16, true],
-  [32, false],
+/** Group sizes, error kinds (absolute: true) and weights of make_qkx2_quants the codecs use. */
+const QKX_VARIANTS: readonly [number, boolean, QkxWeights][] = [
+  [16, false, "given"],
+  [16, true, "abs"],
+  [32, false, "given"],
+  [32, false, "rmsAbs"],
 ];
 /** Group sizes and weightings (x^2: true) of make_qx_quants the codecs use. */
 const QX_VARIANTS: readonly [number, boolean][] = [
@@ -110,9 +111,10 @@ export function codecWasm(): CodecWasm | null {
   if (!detectWasmSimd().simd) return null;
   try {
     const functions = [
-      ...QKX_VARIANTS.map(([n, mad]) => qkxSearchFunction(n, mad)),
+      ...QKX_VARIANTS.map(([n, mad, weights]) => qkxSearchFunction(n, mad, weights)),
       ...QX_VARIANTS.map(([n, square]) => qxSearchFunction(n, square)),
       iq4SearchFunction(),
+      interleaveFunction(),
       q8_0QuantizeFunction(),
       q4_0QuantizeFunction(),
       requantFunction(),

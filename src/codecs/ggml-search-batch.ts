@@ -4,24 +4,23 @@
  * by the scalar searches (ggml-search.ts). Both give the same bits. Each call copies its groups into the
  * module's memory in the interleaved layout and reads the results back.
  */
-import { codecWasm } from "./codec-wasm.js";
+import { type CodecWasm, codecWasm } from "./codec-wasm.js";
+import { type QkxWeights, qkxKernelName } from "./ggml-search-module.js";
 import { nearestInt } from "../numeric/float32-ops.js";
 import { iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
 
 const fr = Math.fround;
 
-/** Copies `groups` groups of n values (group g at src[so + g*n]) into the quad layout at mem[at], zero-padded. */
-function interleave(mem: Float32Array, at: number, src: Float32Array, so: number, groups: number, n: number): void {
+/**
+ * Copies `groups` groups of n values (group g at src[so + g*n]) to the scratch at byte `stage`, zero-padded to
+ * whole quads, and has the module interleave them into the quad layout at byte `at` (both from m.base).
+ */
+function loadQuads(m: CodecWasm, at: number, stage: number, src: Float32Array, so: number, groups: number, n: number): void {
   const quads = (groups + 3) >> 2;
-  for (let g = 0; g < groups; g++) {
-    const q = g >> 2;
-    let d = at + q * n * 4 + (g & 3);
-    let s = so + g * n;
-    for (let i = 0; i < n; i++, d += 4) mem[d] = src[s++]!;
-  }
-  for (let g = groups; g < quads * 4; g++) {
-    for (let i = 0, d = at + (g >> 2) * n * 4 + (g & 3); i < n; i++, d += 4) mem[d] = 0;
-  }
+  const mem = m.f32(stage + 16 * quads * n);
+  mem.set(src.subarray(so, so + groups * n), stage / 4);
+  mem.fill(0, stage / 4 + groups * n, stage / 4 + 4 * quads * n);
+  m.kernels.interleave!(m.base + stage, m.base + at, quads, n);
 }
 
 /**
@@ -34,7 +33,7 @@ export function makeQkxQuantsBatch(
   nmax: number,
   x: Float32Array,
   xo: number,
-  weights: Float32Array,
+  weights: Float32Array | Exclude<QkxWeights, "given">,
   L: Uint8Array,
   lo: number,
   scales: Float32Array,
@@ -45,10 +44,12 @@ export function makeQkxQuantsBatch(
   useMad: boolean,
 ): void {
   const m = codecWasm();
-  const search = m?.kernels[`qkx_${n}${useMad ? "_mad" : ""}`];
+  const kind: QkxWeights = typeof weights === "string" ? weights : "given";
+  const search = m?.kernels[qkxKernelName(n, useMad, kind)];
   if (!m || !search) {
     for (let g = 0; g < groups; g++) {
-      scales[g] = makeQkxQuants(n, nmax, x, xo + g * n, weights.subarray(g * n, g * n + n), L, lo + g * n, scratchMin, scratchLevels, rmin, rdelta, nstep, useMad);
+      const w = typeof weights === "string" ? groupWeights(weights, x, xo + g * n, n) : weights.subarray(g * n, g * n + n);
+      scales[g] = makeQkxQuants(n, nmax, x, xo + g * n, w, L, lo + g * n, scratchMin, scratchLevels, rmin, rdelta, nstep, useMad);
       mins[g] = scratchMin[0]!;
     }
     return;
@@ -60,9 +61,10 @@ export function makeQkxQuantsBatch(
   const levelsAt = 2 * block;
   const auxAt = 3 * block;
   const outAt = auxAt + n * 16;
-  const mem = m.f32(outAt + quads * 32);
-  interleave(mem, xAt / 4, x, xo, groups, n);
-  interleave(mem, wAt / 4, weights, 0, groups, n);
+  const stage = outAt + quads * 32;
+  loadQuads(m, xAt, stage, x, xo, groups, n);
+  if (typeof weights !== "string") loadQuads(m, wAt, stage, weights, 0, groups, n);
+  const mem = m.f32(stage);
   const at = m.base;
   search(at + xAt, at + wAt, at + levelsAt, at + auxAt, at + outAt, quads, nmax, rmin, rdelta, nstep);
   for (let g = 0; g < groups; g++) {
@@ -106,9 +108,10 @@ export function makeQxQuantsBatch(
   const levelsAt = 2 * block;
   const auxAt = 3 * block;
   const outAt = auxAt + n * 16;
-  const mem = m.f32(outAt + quads * 16);
-  interleave(mem, xAt / 4, x, xo, groups, n);
-  if (weights) interleave(mem, wAt / 4, weights, wo, groups, n);
+  const stage = outAt + quads * 16;
+  loadQuads(m, xAt, stage, x, xo, groups, n);
+  if (weights) loadQuads(m, wAt, stage, weights, wo, groups, n);
+  const mem = m.f32(stage);
   const at = m.base;
   search(at + xAt, at + wAt, at + levelsAt, at + auxAt, at + outAt, quads, nmax);
   for (let g = 0; g < groups; g++) {
@@ -132,14 +135,28 @@ export function iq4nlBlockScalesBatch(blocks: number, x: Float32Array, xo: numbe
   }
   const quads = (blocks + 3) >> 2;
   const block = quads * 32 * 16;
-  const mem = m.f32(2 * block + quads * 16);
-  interleave(mem, 0, x, xo, blocks, 32);
-  interleave(mem, block / 4, weights, 0, blocks, 32);
+  const stage = 2 * block + quads * 16;
+  loadQuads(m, 0, stage, x, xo, blocks, 32);
+  loadQuads(m, block, stage, weights, 0, blocks, 32);
+  const mem = m.f32(stage);
   m.kernels.iq4_32!(m.base, m.base + block, m.base + 2 * block, quads);
   for (let b = 0; b < blocks; b++) scales[b] = mem[(2 * block) / 4 + b]!;
 }
 
 const scratchMin = new Float32Array(1);
+const scratchWeights = new Float32Array(32);
+
+/** The weights the codec module computes itself, for the scalar searches: |x|, or sqrt(mean x^2) + |x|. */
+function groupWeights(kind: Exclude<QkxWeights, "given">, x: Float32Array, xo: number, n: number): Float32Array {
+  let av = 0;
+  if (kind === "rmsAbs") {
+    let sumX2 = 0;
+    for (let l = 0; l < n; l++) sumX2 = fr(sumX2 + fr(x[xo + l]! * x[xo + l]!));
+    av = fr(Math.sqrt(fr(sumX2 / n)));
+  }
+  for (let l = 0; l < n; l++) scratchWeights[l] = kind === "rmsAbs" ? fr(av + Math.abs(x[xo + l]!)) : Math.abs(x[xo + l]!);
+  return scratchWeights;
+}
 const scratchLevels = new Uint8Array(256);
 
 /**

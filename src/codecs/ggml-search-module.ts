@@ -62,14 +62,23 @@ function eachValue(f: FunctionBuilder, off: Local, n: number, body: () => void, 
 const at = (base: Local, off: Local) => f32x4.load(i32.add(base.get(), off.get()));
 
 /**
- * make_qkx2_quants on `quads` quads of n-value groups: qkx_<n>[_mad](x, w, levels, aux, out, quads, nmax, rmin,
- * rdelta, nstep). Reads values at x and weights at w (quad layout); writes the chosen levels as float32 at
- * `levels` (quad layout) and per quad two vectors at out + 32 q: the scales, then the mins as positive offsets
- * (ggml's the_min). `aux` is scratch for one quad's candidate levels. `mad` picks the absolute error instead
- * of the squared one.
+ * The weights of a make_qkx2_quants search: read from memory ("given"), |x| (quantize_row_q2_K_ref) or
+ * sqrt(mean x^2) + |x| over the group (quantize_row_q4_K_ref / q5_K_ref), computed in the kernel.
  */
-export function qkxSearchFunction(n: number, mad: boolean): FunctionBuilder {
-  const f = new FunctionBuilder(`qkx_${n}${mad ? "_mad" : ""}`, ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f32", "f32", "i32"]);
+export type QkxWeights = "given" | "abs" | "rmsAbs";
+
+/** The kernel name of a make_qkx2_quants variant. */
+export const qkxKernelName = (n: number, mad: boolean, weights: QkxWeights) => `qkx_${n}${mad ? "_mad" : ""}${weights === "given" ? "" : `_${weights}`}`;
+
+/**
+ * make_qkx2_quants on `quads` quads of n-value groups: qkxKernelName(n, mad, weights)(x, w, levels, aux, out,
+ * quads, nmax, rmin, rdelta, nstep). Reads values at x and weights at w (quad layout; the kernel writes them there
+ * first unless they are "given"); writes the chosen levels as float32 at `levels` (quad layout) and per quad two
+ * vectors at out + 32 q: the scales, then the mins as positive offsets (ggml's the_min). `aux` is scratch for
+ * one quad's candidate levels. `mad` picks the absolute error instead of the squared one.
+ */
+export function qkxSearchFunction(n: number, mad: boolean, weights: QkxWeights): FunctionBuilder {
+  const f = new FunctionBuilder(qkxKernelName(n, mad, weights), ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "f32", "f32", "i32"]);
   const [x, w, levels, aux, out, quads, nmaxInt, rmin, rdelta, nstep] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const q = f.local("i32");
   const is = f.local("i32");
@@ -86,6 +95,14 @@ export function qkxSearchFunction(n: number, mad: boolean): FunctionBuilder {
   f.set(nmax, v128.f32x4ConvertI32S(nmaxI.get()));
   f.set(zeroI, zero());
   f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
+    if (weights === "abs") eachValue(f, off, n, () => f.v128Store(i32.add(w.get(), off.get()), f32x4.abs(at(x, off))));
+    if (weights === "rmsAbs") {
+      // av_x = sqrtf(sum_x2 / n), the sum in order; weight av_x + |x|.
+      f.set(sumX, zero());
+      eachValue(f, off, n, () => f.set(sumX, f32x4.add(sumX.get(), f32x4.mul(at(x, off), at(x, off)))));
+      f.set(sumW, f32x4.sqrt(f32x4.div(sumX.get(), f32x4.const(n))));
+      eachValue(f, off, n, () => f.v128Store(i32.add(w.get(), off.get()), f32x4.add(sumW.get(), f32x4.abs(at(x, off)))));
+    }
     // min, max, sum of weights and of weighted values, in order.
     f.set(min, f32x4.load(x.get()));
     f.set(max, min.get());
@@ -303,6 +320,39 @@ export function iq4SearchFunction(): FunctionBuilder {
     f.set(x, i32.add(x.get(), i32.const(16 * n)));
     f.set(w, i32.add(w.get(), i32.const(16 * n)));
     f.set(out, i32.add(out.get(), i32.const(16)));
+  });
+  return f;
+}
+
+/**
+ * interleave(src, dst, quads, n): groups of n values (a multiple of 4) one after another at src to the quad
+ * layout at dst (4x4 transposes).
+ */
+export function interleaveFunction(): FunctionBuilder {
+  const f = new FunctionBuilder("interleave", ["i32", "i32", "i32", "i32"]);
+  const [src, dst, quads, n] = f.params as [Local, Local, Local, Local];
+  const [q, i, stride] = [f.local("i32"), f.local("i32"), f.local("i32")];
+  const [a, b, c, d, t0, t1, t2, t3] = locals(f, 8);
+  f.set(stride, i32.shl(n.get(), i32.const(2)));
+  f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
+    f.forRange(i, i32.const(0), stride.get(), i32.const(16), () => {
+      const row = (g: number) => f32x4.load(i32.add(i32.add(src.get(), i.get()), g === 0 ? i32.const(0) : i32.mul(stride.get(), i32.const(g))));
+      f.set(a, row(0));
+      f.set(b, row(1));
+      f.set(c, row(2));
+      f.set(d, row(3));
+      f.set(t0, f32x4.shuffle(a.get(), b.get(), [0, 4, 1, 5]));
+      f.set(t1, f32x4.shuffle(a.get(), b.get(), [2, 6, 3, 7]));
+      f.set(t2, f32x4.shuffle(c.get(), d.get(), [0, 4, 1, 5]));
+      f.set(t3, f32x4.shuffle(c.get(), d.get(), [2, 6, 3, 7]));
+      const out = i32.add(dst.get(), i32.shl(i.get(), i32.const(2)));
+      f.v128Store(out, f32x4.shuffle(t0.get(), t2.get(), [0, 1, 4, 5]));
+      f.v128Store(out, f32x4.shuffle(t0.get(), t2.get(), [2, 3, 6, 7]), 16);
+      f.v128Store(out, f32x4.shuffle(t1.get(), t3.get(), [0, 1, 4, 5]), 32);
+      f.v128Store(out, f32x4.shuffle(t1.get(), t3.get(), [2, 3, 6, 7]), 48);
+    });
+    f.set(src, i32.add(src.get(), i32.shl(stride.get(), i32.const(2))));
+    f.set(dst, i32.add(dst.get(), i32.shl(stride.get(), i32.const(2))));
   });
   return f;
 }

@@ -100,12 +100,10 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
     if (qw) {
       const sigma2 = fr(sumSquares(x, base) / QK_K);
       for (let j = 0; j < 16; j++) rowSw[b / 16 + j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2, rowWeights, b + 16 * j);
-    } else {
-      for (let l = 0; l < QK_K; l++) rowWeights[b + l] = Math.abs(x[base + l]!);
     }
   }
   if (qw) makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
-  else makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, true);
+  else makeQkxQuantsBatch(n / 16, 16, 3, x, xo, "abs", rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, true);
   const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 84) {
     for (let j = 0; j < 16; j++) {
@@ -315,24 +313,18 @@ function minK4(q: Uint8Array, o: number, j: number): number {
 function quantizeRowK4(x: Float32Array, xo: number, n: number, nmax: number, dst: Uint8Array, o: number, blockBytes: number, qw: Float32Array | undefined): void {
   growRowScratch(n);
   const { weights: rowWeights, levels: rowLevels, scales: rowScales, mins: rowMins, sw: rowSw } = row;
-  for (let b = 0; b < n; b += QK_K) {
-    const base = xo + b;
-    if (qw) {
-      const sigma2 = fr(fr(2 * sumSquares(x, base)) / QK_K);
-      for (let j = 0; j < 8; j++) rowSw[b / 32 + j] = imatrixWeights(x, base + 32 * j, qw, b + 32 * j, 32, sigma2, rowWeights, b + 32 * j);
-    } else {
-      for (let j = 0; j < 8; j++) {
-        const xb = base + 32 * j;
-        let sumX2 = 0;
-        for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xb + l]! * x[xb + l]!));
-        const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-        for (let l = 0; l < 32; l++) rowWeights[b + 32 * j + l] = fr(avX + Math.abs(x[xb + l]!));
-      }
+  if (qw) {
+    for (let b = 0; b < n; b += QK_K) {
+      const sigma2 = fr(fr(2 * sumSquares(x, xo + b)) / QK_K);
+      for (let j = 0; j < 8; j++) rowSw[b / 32 + j] = imatrixWeights(x, xo + b + 32 * j, qw, b + 32 * j, 32, sigma2, rowWeights, b + 32 * j);
     }
+    makeQkxQuantsBatch(n / 32, 32, nmax, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
+  } else if (nmax === 15) {
+    // Weights sqrt(mean x^2) + |x| per sub-block (computed with the search).
+    makeQkxQuantsBatch(n / 32, 32, 15, x, xo, "rmsAbs", rowLevels, 0, rowScales, rowMins, -1, fr(0.1), 20, false);
+  } else {
+    makeQkxQuantsBatch(n / 32, 32, 31, x, xo, "rmsAbs", rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, false);
   }
-  if (qw) makeQkxQuantsBatch(n / 32, 32, nmax, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
-  else if (nmax === 15) makeQkxQuantsBatch(n / 32, 32, 15, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, -1, fr(0.1), 20, false);
-  else makeQkxQuantsBatch(n / 32, 32, 31, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, false);
   for (let b = 0; b < n; b += QK_K, o += blockBytes) {
     for (let j = 0; j < 8; j++) {
       scales[j] = rowScales[b / 32 + j]!;

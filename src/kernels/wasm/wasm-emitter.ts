@@ -242,6 +242,7 @@ export const f32x4 = {
   trunc: f32x4Unary(0x69),
   abs: f32x4Unary(0xe0),
   neg: f32x4Unary(0xe1),
+  sqrt: f32x4Unary(0xe3),
   /** Lane comparisons give all-ones (true) or all-zeros lanes; any comparison with NaN is false except ne. */
   eq: f32x4Binary(0x41),
   ne: f32x4Binary(0x42),
