@@ -4,13 +4,12 @@
  * tokenizer files (through convertToHf when the model is in GGUF naming). Every path streams one tensor at a
  * time and leaves no partial file behind.
  */
-import { BitsmithError, silentProgress, writeFiles } from "../core/index.js";
+import { BitsmithError, reportingReads, silentProgress, writeFiles } from "../core/index.js";
 import type { FileSystemLike, ModelSource, Progress } from "../core/index.js";
 import { convertToGguf } from "../convert/to-gguf.js";
 import { convertToHf } from "../convert/to-hf.js";
 import { hfTokenizerFiles } from "../convert/hf-tokenizer-files.js";
 import { writeSafetensors, writeShardedSafetensors } from "../formats/safetensors/index.js";
-import type { TensorToWrite } from "../formats/safetensors/index.js";
 
 export interface ModelOutputOptions {
   /** Largest safetensors shard of a Hugging Face directory, in bytes; default: one file. */
@@ -42,19 +41,6 @@ function relabeled(progress: Progress, label: string): Progress {
   return { start: (_l, total, unit) => progress.start(label, total, unit), advance: (a, d) => progress.advance(a, d), finish: () => progress.finish() };
 }
 
-/** Tensors that report to `progress` as they are produced. */
-function reporting(model: ModelSource, progress: Progress): TensorToWrite[] {
-  return model.tensors.map((t) => ({
-    name: t.name,
-    type: t.type,
-    shape: t.shape,
-    async read() {
-      const bytes = await t.read();
-      progress.advance(t.byteLength, t.name);
-      return bytes;
-    },
-  }));
-}
 
 async function writeHfDirectory(fs: FileSystemLike, model: ModelSource, dir: string, options: ModelOutputOptions, progress: Progress): Promise<string[]> {
   if (model.format !== "hf") {
@@ -63,7 +49,7 @@ async function writeHfDirectory(fs: FileSystemLike, model: ModelSource, dir: str
   const files = { "config.json": JSON.stringify(Object.fromEntries(model.metadata), null, 2), ...options.sideFiles };
   progress.start("", model.tensors.reduce((a, t) => a + t.byteLength, 0), "B");
   await fs.mkdir(dir);
-  const written = await writeShardedSafetensors(fs, dir, reporting(model, progress), {
+  const written = await writeShardedSafetensors(fs, dir, reportingReads(model.tensors, progress), {
     maxShardSize: options.maxShardSize ?? Number.MAX_SAFE_INTEGER,
     metadata: SAFETENSORS_METADATA,
   });
@@ -79,7 +65,7 @@ export async function writeModelOutput(fs: FileSystemLike, model: ModelSource, o
   if (out.endsWith(".gguf")) return (await convertToGguf(model, fs, out, { progress })).files;
   if (out.endsWith(".safetensors")) {
     progress.start("", model.tensors.reduce((a, t) => a + t.byteLength, 0), "B");
-    await writeSafetensors(fs, out, reporting(model, progress), SAFETENSORS_METADATA);
+    await writeSafetensors(fs, out, reportingReads(model.tensors, progress), SAFETENSORS_METADATA);
     progress.finish();
     return [out];
   }

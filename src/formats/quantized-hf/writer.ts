@@ -8,7 +8,7 @@
  * values (load()) only when it reaches that linear, in order, and drops them once its tensors are written.
  * At most one linear's values are in memory.
  */
-import { BitsmithError, silentProgress, tensorByteSize, writeFiles } from "../../core/index.js";
+import { BitsmithError, reportingReads, silentProgress, tensorByteSize, writeFiles } from "../../core/index.js";
 import type { FileSystemLike, JsonObject, Progress } from "../../core/index.js";
 import { INDEX_FILE_NAME, SINGLE_FILE_NAME, writeShardedSafetensors } from "../safetensors/index.js";
 import type { TensorToWrite } from "../safetensors/index.js";
@@ -158,16 +158,8 @@ export async function writeQuantizedHfModel(fs: FileSystemLike, dir: string, opt
     ...layoutFiles,
     ...options.files,
   };
-  const plain: TensorToWrite[] = options.tensors.map((t) => ({
-    name: t.name,
-    type: t.type,
-    shape: t.shape,
-    async read() {
-      const bytes = await t.read();
-      progress.advance(bytes.length, t.name);
-      return bytes;
-    },
-  }));
+  const plain = reportingReads(options.tensors, progress);
+
   const weights = [...plain, ...options.linears.flatMap((l) => linearTensors(l, schemeOf.get(l.name)!, layout, ctx, dir, progress))];
   const total = weights.reduce((sum, t) => sum + (tensorByteSize(t.type, t.shape) ?? 0), 0);
   await fs.mkdir(dir);
