@@ -7,7 +7,7 @@
 import { type CodecWasm, codecWasm } from "./codec-wasm.js";
 import { type QkxWeights, qkxKernelName } from "./ggml-search-module.js";
 import { nearestInt } from "../numeric/float32-ops.js";
-import { iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+import { bestIndexIq4nl, iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
 
 const fr = Math.fround;
 
@@ -194,4 +194,27 @@ export function requantizeGroups(groups: number, n: number, x: Float32Array, xo:
   bytes.set(L.subarray(lo, lo + values), levelsAt);
   w.kernels.requant!(w.base, w.base + mdAt, w.base + levelsAt, groups, n, low, high, offset);
   L.set(bytes.subarray(levelsAt, levelsAt + values), lo);
+}
+
+/**
+ * The nibbles of IQ4_NL / IQ4_XS for `blocks` blocks of 32 values at x[xo ..], block b rounded with inverse scale
+ * ids[b]: byte j of block b (at out[oo + 16 b + j]) holds best_index(id x_j) | best_index(id x_(j+16)) << 4.
+ */
+export function iq4CodesBatch(blocks: number, x: Float32Array, xo: number, ids: Float32Array, out: Uint8Array, oo: number): void {
+  const m = codecWasm();
+  if (!m) {
+    for (let b = 0; b < blocks; b++) {
+      const id = ids[b]!;
+      const xb = xo + 32 * b;
+      for (let j = 0; j < 16; j++) out[oo + 16 * b + j] = bestIndexIq4nl(fr(id * x[xb + j]!)) | (bestIndexIq4nl(fr(id * x[xb + j + 16]!)) << 4);
+    }
+    return;
+  }
+  const idsAt = 128 * blocks;
+  const outAt = idsAt + 4 * blocks;
+  const mem = m.f32(outAt + 16 * blocks);
+  mem.set(x.subarray(xo, xo + 32 * blocks));
+  mem.set(ids.subarray(0, blocks), idsAt / 4);
+  m.kernels.iq4_codes!(m.base, m.base + idsAt, m.base + outAt, blocks);
+  out.set(m.u8(outAt + 16 * blocks).subarray(outAt, outAt + 16 * blocks), oo);
 }

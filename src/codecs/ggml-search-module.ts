@@ -12,6 +12,7 @@
 import { FunctionBuilder, f32x4, i32, v128 } from "../kernels/wasm/wasm-emitter.js";
 import type { Expr, Local } from "../kernels/wasm/wasm-emitter.js";
 import { KVALUES_IQ4NL } from "./ggml-search.js";
+import { lowBytes } from "./legacy-module.js";
 
 /**
  * Constants of the inner loops, held in locals set once per call: a v128.const inside an unrolled loop is
@@ -257,6 +258,21 @@ export function qxSearchFunction(n: number, squareWeights: boolean): FunctionBui
   return f;
 }
 
+/** The 15 midpoints between neighbouring kvalues_iq4nl levels, as constants of f. */
+function iq4Midpoints(f: FunctionBuilder): Local[] {
+  return KVALUES_IQ4NL.slice(1).map((v, k) => constant(f, f32x4.const(KVALUES_IQ4NL[k]! + v)));
+}
+
+/**
+ * best_index_int8 of each lane of x2 = 2x as iq4.ts decides it: the number of midpoints between neighbouring
+ * levels that 2x reaches (exact: the midpoints are integers and 2x is exact). Sets idx (int32 lanes).
+ */
+function iq4Index(f: FunctionBuilder, x2: Local, idx: Local, midpoints: Local[]): void {
+  f.set(idx, f32x4.zero());
+  // A true lane is -1: subtracting it counts.
+  for (const m of midpoints) f.set(idx, v128.i32x4Sub(idx.get(), f32x4.ge(x2.get(), m.get())));
+}
+
 /**
  * The scale search of quantize_row_iq4_nl_impl (ntry 7) on `quads` quads of 32-value blocks: iq4_32(x, w, out,
  * quads) reads values and weights (quad layout) and writes each quad's block scales at out + 16 q (0 for
@@ -276,7 +292,7 @@ export function iq4SearchFunction(): FunctionBuilder {
   const zero = f32x4.zero;
   // Byte table of the levels for i8x16.swizzle.
   const table = constant(f, v128.i32x4([0, 4, 8, 12].map((k) => KVALUES_IQ4NL.slice(k, k + 4).reduce((acc, v, b) => acc | ((v & 255) << (8 * b)), 0)) as [number, number, number, number]));
-  const midpoints = KVALUES_IQ4NL.slice(1).map((v, k) => constant(f, f32x4.const(KVALUES_IQ4NL[k]! + v)));
+  const midpoints = iq4Midpoints(f);
 
   /** sumqx, sumq2 of every value's best level for inverse scale `id`. */
   const fit = () => {
@@ -286,9 +302,7 @@ export function iq4SearchFunction(): FunctionBuilder {
       f.set(xi, f32x4.load(i32.add(x.get(), off.get())));
       f.set(x2, f32x4.mul(id.get(), xi.get()));
       f.set(x2, f32x4.add(x2.get(), x2.get()));
-      f.set(idx, zero());
-      // A true lane is -1: subtracting it counts the midpoints 2x reaches.
-      for (const m of midpoints) f.set(idx, v128.i32x4Sub(idx.get(), f32x4.ge(x2.get(), m.get())));
+      iq4Index(f, x2, idx, midpoints);
       f.set(value, v128.f32x4ConvertI32S(v128.i32x4ShrS(v128.i32x4Shl(v128.i8x16Swizzle(table.get(), idx.get()), 24), 24)));
       f.set(wq, f32x4.mul(f32x4.load(i32.add(w.get(), off.get())), value.get()));
       f.set(sumqx, f32x4.add(sumqx.get(), f32x4.mul(wq.get(), xi.get())));
@@ -353,6 +367,35 @@ export function interleaveFunction(): FunctionBuilder {
     });
     f.set(src, i32.add(src.get(), i32.shl(stride.get(), i32.const(2))));
     f.set(dst, i32.add(dst.get(), i32.shl(stride.get(), i32.const(2))));
+  });
+  return f;
+}
+
+/**
+ * iq4_codes(x, ids, out, blocks): the nibbles of IQ4_NL / IQ4_XS. For each 32-value block b at x + 128 b with
+ * inverse scale ids[b] (float32), the 16 bytes best_index(id x_j) | best_index(id x_(j+16)) << 4 at out + 16 b.
+ */
+export function iq4CodesFunction(): FunctionBuilder {
+  const f = new FunctionBuilder("iq4_codes", ["i32", "i32", "i32", "i32"]);
+  const [x, ids, out, blocks] = f.params as [Local, Local, Local, Local];
+  const b = f.local("i32");
+  const [id, x2, low, high] = locals(f, 4);
+  const q = locals(f, 4);
+  const midpoints = iq4Midpoints(f);
+  f.forRange(b, i32.const(0), blocks.get(), i32.const(1), () => {
+    f.set(id, f32x4.loadSplat(ids.get()));
+    for (let k = 0; k < 4; k++) {
+      for (const [target, offset] of [[low, 16 * k], [high, 64 + 16 * k]] as const) {
+        f.set(x2, f32x4.mul(id.get(), f32x4.load(x.get(), offset)));
+        f.set(x2, f32x4.add(x2.get(), x2.get()));
+        iq4Index(f, x2, target, midpoints);
+      }
+      f.set(q[k]!, v128.or(low.get(), v128.i32x4Shl(high.get(), 4)));
+    }
+    f.v128Store(out.get(), lowBytes(q[0]!.get(), q[1]!.get(), q[2]!.get(), q[3]!.get()));
+    f.set(x, i32.add(x.get(), i32.const(128)));
+    f.set(ids, i32.add(ids.get(), i32.const(4)));
+    f.set(out, i32.add(out.get(), i32.const(16)));
   });
   return f;
 }

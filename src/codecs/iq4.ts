@@ -10,8 +10,8 @@
 import { nearestInt } from "../numeric/float32-ops.js";
 import { loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
-import { bestIndexIq4nl, KVALUES_IQ4NL } from "./ggml-search.js";
-import { iq4nlBlockScalesBatch } from "./ggml-search-batch.js";
+import { KVALUES_IQ4NL } from "./ggml-search.js";
+import { iq4CodesBatch, iq4nlBlockScalesBatch } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
@@ -19,13 +19,12 @@ const fr = Math.fround;
 const kvalues = Float32Array.from(KVALUES_IQ4NL);
 
 const scales = new Float32Array(8);
-const L = new Uint8Array(256);
 
 /**
- * Row-wide scratch: weights per value, scale per 32-value block (the block searches of a row run as one
- * batch). Grown to the longest row seen.
+ * Row-wide scratch: weights per value; scale and inverse rounding scale per 32-value block; the packed codes
+ * (the searches and the rounding of a row run as batches). Grown to the longest row seen.
  */
-const row = { weights: new Float32Array(0), scales: new Float32Array(0) };
+const row = { weights: new Float32Array(0), scales: new Float32Array(0), ids: new Float32Array(0), codes: new Uint8Array(0) };
 
 /**
  * The weights of quantize_row_iq4_nl_impl for a row cut into super-blocks of `superBlockSize` (32: IQ4_NL,
@@ -36,6 +35,8 @@ function searchRow(superBlockSize: number, x: Float32Array, xo: number, n: numbe
   if (row.weights.length < n) {
     row.weights = new Float32Array(n);
     row.scales = new Float32Array(n / 32);
+    row.ids = new Float32Array(n / 32);
+    row.codes = new Uint8Array(n / 2);
   }
   const w = row.weights;
   for (let b = 0; b < n; b += superBlockSize) {
@@ -56,10 +57,11 @@ function searchRow(superBlockSize: number, x: Float32Array, xo: number, n: numbe
 }
 
 /**
- * The rest of quantize_row_iq4_nl_impl for the super-block of `superBlockSize` values at x[base] whose block
- * scales are row.scales[so ..]: writes d (and for IQ4_XS the sub-block scales) at dst[o]; leaves the codes in L.
+ * The rest of quantize_row_iq4_nl_impl for the super-block of `superBlockSize` values whose block scales are
+ * row.scales[so ..]: writes d (and for IQ4_XS the sub-block scales) at dst[o] and the inverse scale each
+ * 32-value block is rounded with to row.ids[so ..].
  */
-function finishSuperBlock(superBlockSize: number, x: Float32Array, base: number, so: number, dst: Uint8Array, o: number): void {
+function finishSuperBlock(superBlockSize: number, so: number, dst: Uint8Array, o: number): void {
   const nb = superBlockSize / 32;
   if (nb > 1) {
     let maxScale = 0;
@@ -81,8 +83,7 @@ function finishSuperBlock(superBlockSize: number, x: Float32Array, base: number,
     for (let ib = 0; ib < nb; ib++) {
       let l = Math.max(-32, Math.min(31, nearestInt(fr(id * scales[ib]!))));
       const dl = fr(d * l);
-      const idl = dl ? fr(1 / dl) : 0;
-      for (let j = 0; j < 32; j++) L[32 * ib + j] = bestIndexIq4nl(fr(idl * x[base + 32 * ib + j]!));
+      row.ids[so + ib] = dl ? fr(1 / dl) : 0;
       l += 32;
       if (ib % 2 === 0) dst[o + 4 + (ib >>> 1)] = l & 15;
       else dst[o + 4 + (ib >>> 1)] |= (l & 15) << 4;
@@ -93,32 +94,22 @@ function finishSuperBlock(superBlockSize: number, x: Float32Array, base: number,
   } else {
     const d = row.scales[so]!;
     storeF16(dst, o, d);
-    const id = d ? fr(1 / d) : 0;
-    for (let j = 0; j < 32; j++) L[j] = bestIndexIq4nl(fr(id * x[base + j]!));
-  }
-}
-
-/** Packs the codes of `n` values (a multiple of 32) as nibbles at dst[o]. */
-function packNibbles(n: number, dst: Uint8Array, o: number): void {
-  for (let i = 0; i < n; i += 32) {
-    for (let j = 0; j < 16; j++) dst[o + i / 2 + j] = L[i + j]! | (L[i + 16 + j]! << 4);
+    row.ids[so] = d ? fr(1 / d) : 0;
   }
 }
 
 function quantizeRowIq4Nl(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
   searchRow(32, x, xo, n, qw);
-  for (let b = 0; b < n; b += 32, o += 18) {
-    finishSuperBlock(32, x, xo + b, b / 32, dst, o);
-    packNibbles(32, dst, o + 2);
-  }
+  for (let b = 0, ob = o; b < n; b += 32, ob += 18) finishSuperBlock(32, b / 32, dst, ob);
+  iq4CodesBatch(n / 32, x, xo, row.ids, row.codes, 0);
+  for (let b = 0; b < n / 32; b++, o += 18) dst.set(row.codes.subarray(16 * b, 16 * b + 16), o + 2);
 }
 
 function quantizeRowIq4Xs(x: Float32Array, xo: number, n: number, dst: Uint8Array, o: number, qw: Float32Array | undefined): void {
   searchRow(256, x, xo, n, qw);
-  for (let b = 0; b < n; b += 256, o += 136) {
-    finishSuperBlock(256, x, xo + b, b / 32, dst, o);
-    packNibbles(256, dst, o + 8);
-  }
+  for (let b = 0, ob = o; b < n; b += 256, ob += 136) finishSuperBlock(256, b / 32, dst, ob);
+  iq4CodesBatch(n / 32, x, xo, row.ids, row.codes, 0);
+  for (let b = 0; b < n / 256; b++, o += 136) dst.set(row.codes.subarray(128 * b, 128 * b + 128), o + 8);
 }
 
 function dequantizeIq4Nl(src: Uint8Array, nb: number, out: Float32Array): void {
