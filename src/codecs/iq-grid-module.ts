@@ -6,29 +6,32 @@
  * grid_fit_<dim>(kmap, lists, levels, positions, xval, weight, waux, L, scratch, n, kMaxQ, isRange, isStep,
  * denominator, scale, refit, initialOnGrid, out) -> status. The lattice: kmap (int32 per key: point or -1),
  * lists (int32 per key: address of its neighbour list, 0 while not built), levels (a byte per coordinate of each
- * point), positions (float32 value of each level). The sub-block: xval, weight, waux (float32 x n), L (int32
+ * point), positions (float32 value of each level, padded to termStride). The sub-block: xval, weight, waux (float32 x n), L (int32
  * levels in, the chosen ones out). refit: 0 always, 1 all groups when one is off the lattice, 2 only the groups
  * off it. Writes the scale (float32) at out and returns 0, or key + 1 when key's neighbour list is needed (build
  * it and call again with the same inputs), or -1 when no neighbour is at a finite distance.
  *
- * A neighbour list (NEIGHBOUR_LIST layout): int32 count, int32 terms, then per term its term index and
- * coordinate (two bytes), the points (uint16 each) and their term indices (dim bytes each), each part starting
- * 4-aligned.
+ * A neighbour list (neighbourListLayout): int32 count, the points (uint16 each), then per point the byte offsets
+ * of its dim terms in the term table (termStride).
  */
-import { FunctionBuilder, f32, i32, select } from "../kernels/wasm/wasm-emitter.js";
+import { FunctionBuilder, f32, f32x4, i32, select } from "../kernels/wasm/wasm-emitter.js";
 import type { Expr, Local } from "../kernels/wasm/wasm-emitter.js";
 
 const FLT_MAX = 3.4028234663852886e38;
 const MAX_LEVELS = 8;
 const align4 = (e: Expr) => i32.and(i32.add(e, i32.const(3)), i32.const(-4));
 
-/** Byte offsets in a neighbour list: where its term pairs, points and point terms start, given its counts. */
-export function neighbourListLayout(count: number, terms: number, dim: number): { termsAt: number; pointsAt: number; pointTermsAt: number; bytes: number } {
-  const up = (v: number) => (v + 3) & ~3;
-  const termsAt = 8;
-  const pointsAt = termsAt + up(2 * terms);
-  const pointTermsAt = pointsAt + up(2 * count);
-  return { termsAt, pointsAt, pointTermsAt, bytes: pointTermsAt + count * dim };
+/**
+ * Terms per coordinate in the kernels' term table: the coordinate's levels padded to whole vectors (3 -> 4, 8).
+ * A point's terms are read at byte offsets 4 * (coordinate * stride + level).
+ */
+export const termStride = (levelCount: number) => (levelCount + 3) & ~3;
+
+/** Byte offsets in a neighbour list: where its points and their term offsets start, given its length. */
+export function neighbourListLayout(count: number, dim: number): { pointsAt: number; pointTermsAt: number; bytes: number } {
+  const pointsAt = 4;
+  const pointTermsAt = pointsAt + ((2 * count + 3) & ~3);
+  return { pointsAt, pointTermsAt, bytes: pointTermsAt + count * dim };
 }
 
 export function gridFitFunction(dim: 4 | 8): FunctionBuilder {
@@ -37,10 +40,8 @@ export function gridFitFunction(dim: 4 | 8): FunctionBuilder {
   const [kmap, lists, levels, positions, xval, weight, waux, L, scratch, n, kMaxQ, isRange, isStep, denominator, scale, refit, initialOnGrid, out] = f.params as Local[] as [
     Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
-  const [groups, top, k, i, is, u, g, list, count, nterms, t, ti, coord, p, best, j, onGridFlag, offGrid, laux, onGrid, onGridAux, fitX, fitQ, terms] = Array.from({ length: 24 }, () =>
-    f.local("i32"),
-  );
-  const [id, thisScale, bestScore, sumqx, sumq2, v, diff, d2, bestD2, w, wx, q] = Array.from({ length: 12 }, () => f.local("f32"));
+  const [groups, top, k, i, is, u, g, list, count, p, best, j, onGridFlag, offGrid, laux, onGrid, onGridAux, fitX, fitQ, terms] = Array.from({ length: 20 }, () => f.local("i32"));
+  const [id, thisScale, bestScore, sumqx, sumq2, v, d2, bestD2, w, wx, q] = Array.from({ length: 11 }, () => f.local("f32"));
   /** Rounds group k with inverse scale `idv` into `target`, snapping to the lattice; onGridFlag = on it. */
   const snap = (idv: Local, scaleV: Local, target: Local) => {
     f.set(u, i32.const(0));
@@ -61,7 +62,8 @@ export function gridFitFunction(dim: 4 | 8): FunctionBuilder {
     });
   };
 
-  const nb: NeighbourSearch = { dim, list, k, levels, positions, xval, waux, terms, count, nterms, t, ti, coord, p, best, j, g, diff, d2, bestD2 };
+  const [xv, wv, diffV] = [f.local("v128"), f.local("v128"), f.local("v128")];
+  const nb: NeighbourSearch = { dim, list, k, levels, positions, xval, waux, terms, count, p, best, j, g, d2, bestD2, xv, wv, diffV };
   const bestNeighbour = (scaleV: Local, target: Local) => {
     emitBestNeighbour(f, nb, scaleV, target);
     f.ifThen(i32.ltS(best.get(), i32.const(0)), () => f.returnValue(i32.const(-1)));
@@ -142,17 +144,15 @@ interface NeighbourSearch {
   waux: Local;
   terms: Local;
   count: Local;
-  nterms: Local;
-  t: Local;
-  ti: Local;
-  coord: Local;
   p: Local;
   best: Local;
   j: Local;
   g: Local;
-  diff: Local;
   d2: Local;
   bestD2: Local;
+  xv: Local;
+  wv: Local;
+  diffV: Local;
 }
 
 const f32At = (base: Local, index: Expr) => i32.add(base.get(), i32.shl(index, i32.const(2)));
@@ -164,23 +164,24 @@ const f32At = (base: Local, index: Expr) => i32.add(base.get(), i32.shl(index, i
  * index in `g` and its levels in target[k * dim ..].
  */
 function emitBestNeighbour(f: FunctionBuilder, v: NeighbourSearch, scaleV: Local, target: Local): void {
-  const { dim, list, k, levels, positions, xval, waux, terms, count, nterms, t, ti, coord, p, best, j, g, diff, d2, bestD2 } = v;
-  const levelCount = dim === 4 ? 8 : 3;
+  const { dim, list, k, levels, positions, xval, waux, terms, count, p, best, j, g, d2, bestD2, xv, wv, diffV } = v;
+  const vectors = termStride(dim === 4 ? 8 : 3) / 4;
   f.set(count, i32.load(list.get()));
-  f.set(nterms, i32.load(list.get(), 4));
-  f.forRange(t, i32.const(0), nterms.get(), i32.const(1), () => {
-    f.set(ti, i32.load8U(i32.add(list.get(), i32.shl(t.get(), i32.const(1))), 8));
-    f.set(coord, i32.load8U(i32.add(list.get(), i32.shl(t.get(), i32.const(1))), 9));
-    const at = i32.add(i32.mul(k.get(), i32.const(dim)), coord.get());
-    const level = i32.sub(ti.get(), i32.mul(coord.get(), i32.const(levelCount)));
-    f.set(diff, f32.sub(f32.mul(scaleV.get(), f32.load(f32At(positions, level))), f32.load(f32At(xval, at))));
-    f.f32Store(f32At(terms, ti.get()), f32.mul(f32.mul(f32.load(f32At(waux, at)), diff.get()), diff.get()));
-  });
-  const pointsAt = align4(i32.add(i32.const(8), i32.shl(nterms.get(), i32.const(1))));
+  // Every (coordinate, level) term, a vector of levels at a time (fixed work, no branches): w * (scale*q - x)^2.
+  for (let c = 0; c < dim; c++) {
+    const at = i32.add(i32.mul(k.get(), i32.const(dim)), i32.const(c));
+    f.set(xv, f32x4.splat(f32.load(f32At(xval, at))));
+    f.set(wv, f32x4.splat(f32.load(f32At(waux, at))));
+    for (let h = 0; h < vectors; h++) {
+      f.set(diffV, f32x4.sub(f32x4.mul(f32x4.splat(scaleV.get()), f32x4.load(positions.get(), 16 * h)), xv.get()));
+      f.v128Store(terms.get(), f32x4.mul(f32x4.mul(wv.get(), diffV.get()), diffV.get()), 16 * (c * vectors + h));
+    }
+  }
+  const pointsAt = i32.const(4);
   f.set(p, i32.add(list.get(), i32.add(pointsAt, align4(i32.shl(count.get(), i32.const(1))))));
   f.set(bestD2, f32.const(FLT_MAX));
   f.set(best, i32.const(-1));
-  const term = (c: number) => f32.load(f32At(terms, i32.load8U(p.get(), c)));
+  const term = (c: number) => f32.load(i32.add(terms.get(), i32.load8U(p.get(), c)));
   f.forRange(j, i32.const(0), count.get(), i32.const(1), () => {
     // All terms, no early exit: a branch on the partial sum mispredicts more than the loads cost.
     f.set(d2, term(0));
@@ -202,15 +203,16 @@ function emitBestNeighbour(f: FunctionBuilder, v: NeighbourSearch, scaleV: Local
 /**
  * find_best_neighbour alone: grid_neighbour_<dim>(list, levels, positions, x, w, scale, L, terms) -> the winning
  * point's index, its levels written to L (int32 x dim), or -1; x and w hold the group's values and weights,
- * terms is scratch for 32 float32.
+ * terms is scratch for 32 float32 (16-aligned); positions holds termStride level values.
  */
 export function gridNeighbourFunction(dim: 4 | 8): FunctionBuilder {
   const f = new FunctionBuilder(`grid_neighbour_${dim}`, ["i32", "i32", "i32", "i32", "i32", "f32", "i32", "i32"], ["i32"]);
   const [list, levels, positions, xval, waux, scale, target, terms] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local];
-  const [k, count, nterms, t, ti, coord, p, best, j, g] = Array.from({ length: 10 }, () => f.local("i32"));
-  const [diff, d2, bestD2] = Array.from({ length: 3 }, () => f.local("f32"));
+  const [k, count, p, best, j, g] = Array.from({ length: 6 }, () => f.local("i32"));
+  const [d2, bestD2] = [f.local("f32"), f.local("f32")];
+  const [xv, wv, diffV] = [f.local("v128"), f.local("v128"), f.local("v128")];
   f.set(k, i32.const(0));
-  emitBestNeighbour(f, { dim, list, k, levels, positions, xval, waux, terms, count, nterms, t, ti, coord, p, best, j, g, diff, d2, bestD2 }, scale, target);
+  emitBestNeighbour(f, { dim, list, k, levels, positions, xval, waux, terms, count, p, best, j, g, d2, bestD2, xv, wv, diffV }, scale, target);
   f.push(select(g.get(), i32.const(-1), i32.geS(best.get(), i32.const(0))));
   return f;
 }

@@ -8,7 +8,7 @@
 import { BitsmithError } from "../core/index.js";
 import { nearestInt } from "../numeric/float32-ops.js";
 import { type CodecWasm, codecWasm } from "./codec-wasm.js";
-import { neighbourListLayout } from "./iq-grid-module.js";
+import { neighbourListLayout, termStride } from "./iq-grid-module.js";
 import { type IqLattice, neighbours } from "./iq-grids.js";
 import { FLT_MAX } from "./iq-weights.js";
 
@@ -289,6 +289,7 @@ function bestNeighbourWasm(m: CodecWasm, lat: IqLattice, u: number, x: Float32Ar
     mem[i] = x[xo + i]!;
     mem[dim + i] = w[wo + i]!;
   }
+  mem.fill(0, 2 * dim, 2 * dim + MAX_LEVELS);
   mem.set(levelValue, 2 * dim);
   const at = m.base;
   const levelsAt = 2 * dim + MAX_LEVELS;
@@ -299,21 +300,23 @@ function bestNeighbourWasm(m: CodecWasm, lat: IqLattice, u: number, x: Float32Ar
   return point;
 }
 
-/** Copies key u's neighbour list into the module's persistent memory (NEIGHBOUR_LIST layout of iq-grid-module.ts). */
+/** Copies key u's neighbour list into the module's persistent memory (neighbourListLayout of iq-grid-module.ts). */
 function persistNeighbours(m: CodecWasm, lat: IqLattice, t: LatticeTables, u: number): void {
   const list = lat.neighbourCache[u] ?? neighbours(lat, u);
   const count = list.points.length;
-  const layout = neighbourListLayout(count, list.termList.length, lat.dim);
+  const dim = lat.dim;
+  const layout = neighbourListLayout(count, dim);
   const at = m.persist(layout.bytes);
   const { i32, u8 } = m.views();
   i32[at / 4] = count;
-  i32[at / 4 + 1] = list.termList.length;
-  list.termList.forEach((ti, k) => {
-    u8[at + layout.termsAt + 2 * k] = ti;
-    u8[at + layout.termsAt + 2 * k + 1] = Math.floor(ti / lat.levelCount);
-  });
   new Uint16Array(u8.buffer, at + layout.pointsAt, count).set(list.points);
-  u8.set(list.pointTerms, at + layout.pointTermsAt);
+  // Term offsets in the kernel's table: coordinate c, level l at 4 * (c * stride + l).
+  const stride = termStride(lat.levelCount);
+  for (let k = 0; k < count * dim; k++) {
+    const ti = list.pointTerms[k]!;
+    const c = Math.floor(ti / lat.levelCount);
+    u8[at + layout.pointTermsAt + k] = 4 * (c * stride + ti - c * lat.levelCount);
+  }
   i32[t.lists / 4 + u] = at;
 }
 
