@@ -7,7 +7,7 @@
 import { type CodecWasm, codecWasm } from "./codec-wasm.js";
 import { type QkxWeights, qkxKernelName } from "./ggml-search-module.js";
 import { nearestInt } from "../numeric/float32-ops.js";
-import { bestIndexIq4nl, iq4nlBlockScale, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+import { bestIndexIq4nl, iq4nlBlockScale, makeQ3Quants, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
 
 const fr = Math.fround;
 
@@ -145,6 +145,7 @@ export function iq4nlBlockScalesBatch(blocks: number, x: Float32Array, xo: numbe
 
 const scratchMin = new Float32Array(1);
 const scratchWeights = new Float32Array(32);
+const scratchLevels8 = new Int8Array(16);
 
 /** The weights the codec module computes itself, for the scalar searches: |x|, or sqrt(mean x^2) + |x|. */
 function groupWeights(kind: Exclude<QkxWeights, "given">, x: Float32Array, xo: number, n: number): Float32Array {
@@ -217,4 +218,32 @@ export function iq4CodesBatch(blocks: number, x: Float32Array, xo: number, ids: 
   mem.set(ids.subarray(0, blocks), idsAt / 4);
   m.kernels.iq4_codes!(m.base, m.base + idsAt, m.base + outAt, blocks);
   out.set(m.u8(outAt + 16 * blocks).subarray(outAt, outAt + 16 * blocks), oo);
+}
+
+/**
+ * make_q3_quants (with rmse, weights x^2) on `groups` groups of 16 values: group g is x[xo + 16g ..]; its levels
+ * l + nmax go to L[lo + 16g ..] and its scale to scales[g].
+ */
+export function makeQ3QuantsBatch(groups: number, nmax: number, x: Float32Array, xo: number, L: Uint8Array, lo: number, scales: Float32Array): void {
+  const m = codecWasm();
+  if (!m) {
+    for (let g = 0; g < groups; g++) {
+      scales[g] = makeQ3Quants(16, nmax, x, xo + 16 * g, scratchLevels8, 0, true);
+      for (let i = 0; i < 16; i++) L[lo + 16 * g + i] = scratchLevels8[i]!;
+    }
+    return;
+  }
+  const quads = (groups + 3) >> 2;
+  const block = quads * 16 * 16;
+  const levelsAt = block;
+  const outAt = 2 * block;
+  const stage = outAt + quads * 16;
+  loadQuads(m, 0, stage, x, xo, groups, 16);
+  const mem = m.f32(stage);
+  m.kernels.q3_16!(m.base, m.base + levelsAt, m.base + outAt, quads, nmax);
+  for (let g = 0; g < groups; g++) {
+    let s = levelsAt / 4 + (g >> 2) * 64 + (g & 3);
+    for (let i = 0, d = lo + 16 * g; i < 16; i++, s += 4) L[d + i] = mem[s]!;
+    scales[g] = mem[outAt / 4 + g]!;
+  }
 }

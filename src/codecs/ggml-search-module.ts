@@ -399,3 +399,77 @@ export function iq4CodesFunction(): FunctionBuilder {
   });
   return f;
 }
+
+/**
+ * make_q3_quants with rmse (quantize_row_q3_K_ref) on `quads` quads of 16-value groups: q3_16(x, levels, out,
+ * quads, nmax). Weights x^2. The level refinement goes value by value in each lane, a lane's updates masked by
+ * its own tests; passes continue while any lane changed (a pass without changes leaves a lane's state as it
+ * was, so repeating it changes nothing). Writes the levels l + nmax (0 for groups below GROUP_MAX_EPS) as
+ * float32 at `levels` (quad layout) and each quad's scales at out + 16 q.
+ */
+export function q3SearchFunction(): FunctionBuilder {
+  const n = 16;
+  const f = new FunctionBuilder("q3_16", ["i32", "i32", "i32", "i32", "i32"]);
+  const [x, levels, out, quads, nmaxInt] = f.params as [Local, Local, Local, Local, Local];
+  const [q, off, itry] = [f.local("i32"), f.local("i32"), f.local("i32")];
+  const [amax, max, tiny, nmax, lowI, highI, iscale, sumlx, suml2, accept, xi, w, l, slx, sl2, newL, changed, zero] = locals(f, 18);
+  const k = roundingConstants(f);
+  const clampedLevel = (v: Expr) => v128.f32x4ConvertI32S(nearestIntClamped(v, lowI.get(), highI.get(), k));
+
+  f.set(zero, f32x4.zero());
+  f.set(nmax, v128.f32x4ConvertI32S(v128.i32x4Splat(nmaxInt.get())));
+  f.set(lowI, v128.i32x4Splat(i32.sub(i32.const(0), nmaxInt.get())));
+  f.set(highI, v128.i32x4Splat(i32.sub(nmaxInt.get(), i32.const(1))));
+  f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
+    // The value of largest magnitude, the first one on ties.
+    f.set(amax, zero.get());
+    f.set(max, zero.get());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(accept, f32x4.gt(f32x4.abs(xi.get()), amax.get()));
+      f.set(amax, v128.bitselect(f32x4.abs(xi.get()), amax.get(), accept.get()));
+      f.set(max, v128.bitselect(xi.get(), max.get(), accept.get()));
+    });
+    f.set(tiny, f32x4.lt(amax.get(), f32x4.const(1e-15)));
+    f.set(iscale, f32x4.div(f32x4.neg(nmax.get()), max.get()));
+    f.set(sumlx, zero.get());
+    f.set(suml2, zero.get());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(l, clampedLevel(f32x4.mul(iscale.get(), xi.get())));
+      f.v128Store(i32.add(levels.get(), off.get()), l.get());
+      f.set(w, f32x4.mul(xi.get(), xi.get()));
+      f.set(sumlx, f32x4.add(sumlx.get(), f32x4.mul(f32x4.mul(w.get(), xi.get()), l.get())));
+      f.set(suml2, f32x4.add(suml2.get(), f32x4.mul(f32x4.mul(w.get(), l.get()), l.get())));
+    });
+    f.set(itry, i32.const(0));
+    f.set(changed, v128.i32x4([-1, -1, -1, -1]));
+    f.whileTrue(i32.and(i32.ltS(itry.get(), i32.const(5)), v128.anyTrue(changed.get())), () => {
+      f.set(changed, zero.get());
+      eachValue(f, off, n, () => {
+        f.set(xi, at(x, off));
+        f.set(l, at(levels, off));
+        f.set(w, f32x4.mul(xi.get(), xi.get()));
+        f.set(slx, f32x4.sub(sumlx.get(), f32x4.mul(f32x4.mul(w.get(), xi.get()), l.get())));
+        f.set(sl2, f32x4.sub(suml2.get(), f32x4.mul(f32x4.mul(w.get(), l.get()), l.get())));
+        f.set(newL, clampedLevel(f32x4.div(f32x4.mul(xi.get(), sl2.get()), slx.get())));
+        f.set(accept, v128.andNot(f32x4.gt(slx.get(), zero.get()), f32x4.eq(newL.get(), l.get())));
+        f.set(slx, f32x4.add(slx.get(), f32x4.mul(f32x4.mul(w.get(), xi.get()), newL.get())));
+        f.set(sl2, f32x4.add(sl2.get(), f32x4.mul(f32x4.mul(w.get(), newL.get()), newL.get())));
+        const better = f32x4.gt(f32x4.mul(f32x4.mul(slx.get(), slx.get()), suml2.get()), f32x4.mul(f32x4.mul(sumlx.get(), sumlx.get()), sl2.get()));
+        f.set(accept, v128.and(accept.get(), v128.and(f32x4.gt(sl2.get(), zero.get()), better)));
+        f.v128Store(i32.add(levels.get(), off.get()), v128.bitselect(newL.get(), l.get(), accept.get()));
+        f.set(sumlx, v128.bitselect(slx.get(), sumlx.get(), accept.get()));
+        f.set(suml2, v128.bitselect(sl2.get(), suml2.get(), accept.get()));
+        f.set(changed, v128.or(changed.get(), accept.get()));
+      });
+      f.set(itry, i32.add(itry.get(), i32.const(1)));
+    });
+    eachValue(f, off, n, () => f.v128Store(i32.add(levels.get(), off.get()), v128.andNot(f32x4.add(at(levels, off), nmax.get()), tiny.get())));
+    f.v128Store(out.get(), v128.andNot(v128.and(f32x4.div(sumlx.get(), suml2.get()), f32x4.gt(suml2.get(), zero.get())), tiny.get()));
+    f.set(x, i32.add(x.get(), i32.const(16 * n)));
+    f.set(levels, i32.add(levels.get(), i32.const(16 * n)));
+    f.set(out, i32.add(out.get(), i32.const(16)));
+  });
+  return f;
+}

@@ -14,8 +14,8 @@
 import { nearestInt } from "../numeric/float32-ops.js";
 import { loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
-import { GROUP_MAX_EPS, makeQ3Quants, makeQpQuants, makeQxQuants } from "./ggml-search.js";
-import { makeQkxQuantsBatch, makeQxQuantsBatch, requantizeGroups } from "./ggml-search-batch.js";
+import { GROUP_MAX_EPS, makeQpQuants, makeQxQuants } from "./ggml-search.js";
+import { makeQ3QuantsBatch, makeQkxQuantsBatch, makeQxQuantsBatch, requantizeGroups } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
@@ -203,10 +203,11 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       for (let j = 0; j < 16; j++) row.sw[b / 16 + j] = imatrixWeights(x, xo + b + 16 * j, qw, b + 16 * j, 16, sigma2, row.weights, b + 16 * j);
     }
     makeQxQuantsBatch(n / 16, 16, 4, x, xo, row.weights, 0, row.levels, 0, row.scales, 0);
+  } else {
+    makeQ3QuantsBatch(n / 16, 4, x, xo, row.levels, 0, row.scales);
   }
   const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 110) {
-    const base = xo + b;
     if (qw) {
       for (let j = 0; j < 16; j++) {
         sw[j] = row.sw[b / 16 + j]!;
@@ -219,14 +220,13 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       let maxScale = 0;
       let amax = 0;
       for (let j = 0; j < 16; j++) {
-        scales[j] = makeQ3Quants(16, 4, x, base + 16 * j, Ls8, 16 * j, true);
+        scales[j] = row.scales[b / 16 + j]!;
         const scale = Math.abs(scales[j]!);
         if (scale > amax) {
           amax = scale;
           maxScale = scales[j]!;
         }
       }
-      for (let j = 0; j < QK_K; j++) row.levels[b + j] = Ls8[j]!;
       if (maxScale) {
         const iscale = fr(-32 / maxScale);
         for (let j = 0; j < 16; j++) q3Codes[j] = Math.max(-32, Math.min(31, nearestInt(fr(iscale * scales[j]!)))) + 32;
