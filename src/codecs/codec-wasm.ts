@@ -9,7 +9,7 @@
 import { decodeFunctions } from "../kernels/wasm/decode-module.js";
 import { encodeModule } from "../kernels/wasm/wasm-emitter.js";
 import { detectWasmSimd } from "../kernels/wasm/simd-support.js";
-import { interleaveFunction, iq4CodesFunction, iq4SearchFunction, q3SearchFunction, type QkxWeights, qkxSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
+import { interleaveFunction, iq4CodesFunction, iq4SearchFunction, q3SearchFunction, type QkxWeights, qkxSearchFunction, qpSearchFunction, qxSearchFunction } from "./ggml-search-module.js";
 import { iq1mSplitFunction, iq1sSplitFunction } from "./iq1-module.js";
 import { gridFitFunction, gridNeighbourFunction } from "./iq-grid-module.js";
 import { requantFunction } from "./kquant-module.js";
@@ -114,6 +114,8 @@ export function codecWasm(): CodecWasm | null {
       ...QKX_VARIANTS.map(([n, mad, weights]) => qkxSearchFunction(n, mad, weights)),
       ...QX_VARIANTS.map(([n, square]) => qxSearchFunction(n, square)),
       q3SearchFunction(),
+      qpSearchFunction(8),
+      qpSearchFunction(16),
       iq4SearchFunction(),
       iq4CodesFunction(),
       interleaveFunction(),

@@ -7,7 +7,7 @@
 import { type CodecWasm, codecWasm } from "./codec-wasm.js";
 import { type QkxWeights, qkxKernelName } from "./ggml-search-module.js";
 import { nearestInt } from "../numeric/float32-ops.js";
-import { bestIndexIq4nl, iq4nlBlockScale, makeQ3Quants, makeQkxQuants, makeQxQuants } from "./ggml-search.js";
+import { bestIndexIq4nl, iq4nlBlockScale, makeQ3Quants, makeQkxQuants, makeQpQuants, makeQxQuants } from "./ggml-search.js";
 
 const fr = Math.fround;
 
@@ -244,6 +244,34 @@ export function makeQ3QuantsBatch(groups: number, nmax: number, x: Float32Array,
   for (let g = 0; g < groups; g++) {
     let s = levelsAt / 4 + (g >> 2) * 64 + (g & 3);
     for (let i = 0, d = lo + 16 * g; i < 16; i++, s += 4) L[d + i] = mem[s]!;
+    scales[g] = mem[outAt / 4 + g]!;
+  }
+}
+
+/**
+ * make_qp_quants on `groups` groups of n values (8 or 16): group g is x[n g ..] with weights w[n g ..]; its levels
+ * go to L[n g ..] and its scale to scales[g].
+ */
+export function makeQpQuantsBatch(groups: number, n: number, nmax: number, x: Float32Array, w: Float32Array, L: Uint8Array, scales: Float32Array): void {
+  const m = codecWasm();
+  const search = m?.kernels[`qp_${n}`];
+  if (!m || !search) {
+    for (let g = 0; g < groups; g++) scales[g] = makeQpQuants(n, nmax, x.subarray(n * g, n * g + n), L.subarray(n * g, n * g + n), w.subarray(n * g, n * g + n));
+    return;
+  }
+  const quads = (groups + 3) >> 2;
+  const block = quads * n * 16;
+  const levelsAt = 2 * block;
+  const outAt = 3 * block;
+  const stage = outAt + quads * 16;
+  loadQuads(m, 0, stage, x, 0, groups, n);
+  loadQuads(m, block, stage, w, 0, groups, n);
+  search(m.base, m.base + block, m.base + levelsAt, m.base + outAt, quads, nmax);
+  const levels = new Int32Array(m.f32(stage).buffer, m.base + levelsAt, 4 * quads * n);
+  const mem = m.f32(stage);
+  for (let g = 0; g < groups; g++) {
+    let s = (g >> 2) * n * 4 + (g & 3);
+    for (let i = 0; i < n; i++, s += 4) L[n * g + i] = levels[s]!;
     scales[g] = mem[outAt / 4 + g]!;
   }
 }

@@ -473,3 +473,105 @@ export function q3SearchFunction(): FunctionBuilder {
   });
   return f;
 }
+
+/**
+ * make_qp_quants on `quads` quads of n-value groups (the sub-block scales or mins of k-quant super-blocks):
+ * qp_<n>(x, w, levels, out, quads, nmax). Weights at w. Levels are uint8 in ggml (and in ggml-search.ts): a
+ * level is stored, and read back, modulo 256 exactly where the scalar search stores it. Writes the levels
+ * (int32, quad layout) at `levels` and each quad's scales at out + 16 q.
+ */
+export function qpSearchFunction(n: number): FunctionBuilder {
+  const f = new FunctionBuilder(`qp_${n}`, ["i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [x, w, levels, out, quads, nmaxInt] = f.params as [Local, Local, Local, Local, Local, Local];
+  const [q, off, is, itry] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")];
+  const [max, tiny, nmax, nmaxI, iscale, iscaleIs, scale, bestMse, mse, xi, wi, li, l, diff, sumlx, suml2, slx, sl2, newL, accept, changed, zero, byte] = locals(f, 23);
+  const k = roundingConstants(f);
+  /** nearest_int per lane (any input, ggml's bit trick). */
+  const nearest = (v: Expr) => v128.i32x4Sub(v128.and(f32x4.add(v, k.magic.get()), k.lowBits.get()), k.bias.get());
+  const asFloat = (i: Expr) => v128.f32x4ConvertI32S(i);
+  /** The stored (uint8) form of an int level, as float. */
+  const stored = (i: Expr) => asFloat(v128.and(i, byte.get()));
+  const sq = (d: Local) => f32x4.mul(f32x4.mul(wi.get(), d.get()), d.get());
+
+  f.set(zero, f32x4.zero());
+  f.set(byte, v128.i32x4([255, 255, 255, 255]));
+  f.set(nmaxI, v128.i32x4Splat(nmaxInt.get()));
+  f.set(nmax, asFloat(nmaxI.get()));
+  f.forRange(q, i32.const(0), quads.get(), i32.const(1), () => {
+    f.set(max, zero.get());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(max, v128.bitselect(max.get(), xi.get(), f32x4.gt(max.get(), xi.get())));
+    });
+    f.set(tiny, f32x4.lt(max.get(), f32x4.const(1e-15)));
+    f.set(iscale, f32x4.div(nmax.get(), max.get()));
+    f.set(scale, f32x4.div(f32x4.const(1), iscale.get()));
+    f.set(bestMse, zero.get());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(wi, at(w, off));
+      f.set(diff, f32x4.sub(xi.get(), f32x4.mul(scale.get(), stored(nearest(f32x4.mul(iscale.get(), xi.get()))))));
+      f.set(bestMse, f32x4.add(bestMse.get(), sq(diff)));
+    });
+    f.forRange(is, i32.const(-4), i32.const(5), i32.const(1), () => {
+      f.ifThen(i32.ne(is.get(), i32.const(0)), () => {
+        const step = f32x4.mul(f32x4.const(0.1), asFloat(v128.i32x4Splat(is.get())));
+        f.set(iscaleIs, f32x4.div(f32x4.add(step, nmax.get()), max.get()));
+        f.set(scale, f32x4.div(f32x4.const(1), iscaleIs.get()));
+        f.set(mse, zero.get());
+        eachValue(f, off, n, () => {
+          f.set(xi, at(x, off));
+          f.set(wi, at(w, off));
+          f.set(l, asFloat(v128.i32x4MinS(nearest(f32x4.mul(iscaleIs.get(), xi.get())), nmaxI.get())));
+          f.set(diff, f32x4.sub(xi.get(), f32x4.mul(scale.get(), l.get())));
+          f.set(mse, f32x4.add(mse.get(), sq(diff)));
+        });
+        f.set(accept, f32x4.lt(mse.get(), bestMse.get()));
+        f.set(bestMse, v128.bitselect(mse.get(), bestMse.get(), accept.get()));
+        f.set(iscale, v128.bitselect(iscaleIs.get(), iscale.get(), accept.get()));
+      });
+    });
+    f.set(sumlx, zero.get());
+    f.set(suml2, zero.get());
+    eachValue(f, off, n, () => {
+      f.set(xi, at(x, off));
+      f.set(wi, at(w, off));
+      f.set(l, v128.i32x4MinS(nearest(f32x4.mul(iscale.get(), xi.get())), nmaxI.get()));
+      f.v128Store(i32.add(levels.get(), off.get()), v128.and(l.get(), byte.get()));
+      f.set(l, asFloat(l.get()));
+      f.set(sumlx, f32x4.add(sumlx.get(), f32x4.mul(f32x4.mul(wi.get(), xi.get()), l.get())));
+      f.set(suml2, f32x4.add(suml2.get(), f32x4.mul(f32x4.mul(wi.get(), l.get()), l.get())));
+    });
+    f.set(itry, i32.const(0));
+    f.set(changed, v128.i32x4([-1, -1, -1, -1]));
+    f.whileTrue(i32.and(i32.ltS(itry.get(), i32.const(5)), v128.anyTrue(changed.get())), () => {
+      f.set(changed, zero.get());
+      eachValue(f, off, n, () => {
+        f.set(xi, at(x, off));
+        f.set(wi, at(w, off));
+        f.set(li, asFloat(f32x4.load(i32.add(levels.get(), off.get()))));
+        f.set(slx, f32x4.sub(sumlx.get(), f32x4.mul(f32x4.mul(wi.get(), xi.get()), li.get())));
+        f.set(sl2, f32x4.sub(suml2.get(), f32x4.mul(f32x4.mul(wi.get(), li.get()), li.get())));
+        f.set(newL, v128.i32x4MinS(nearest(f32x4.div(f32x4.mul(xi.get(), sl2.get()), slx.get())), nmaxI.get()));
+        f.set(l, asFloat(newL.get()));
+        f.set(accept, v128.andNot(v128.and(f32x4.gt(slx.get(), zero.get()), f32x4.gt(sl2.get(), zero.get())), f32x4.eq(l.get(), li.get())));
+        f.set(slx, f32x4.add(slx.get(), f32x4.mul(f32x4.mul(wi.get(), xi.get()), l.get())));
+        f.set(sl2, f32x4.add(sl2.get(), f32x4.mul(f32x4.mul(wi.get(), l.get()), l.get())));
+        const better = f32x4.gt(f32x4.mul(f32x4.mul(slx.get(), slx.get()), suml2.get()), f32x4.mul(f32x4.mul(sumlx.get(), sumlx.get()), sl2.get()));
+        f.set(accept, v128.and(accept.get(), better));
+        f.v128Store(i32.add(levels.get(), off.get()), v128.bitselect(v128.and(newL.get(), byte.get()), f32x4.load(i32.add(levels.get(), off.get())), accept.get()));
+        f.set(sumlx, v128.bitselect(slx.get(), sumlx.get(), accept.get()));
+        f.set(suml2, v128.bitselect(sl2.get(), suml2.get(), accept.get()));
+        f.set(changed, v128.or(changed.get(), accept.get()));
+      });
+      f.set(itry, i32.add(itry.get(), i32.const(1)));
+    });
+    eachValue(f, off, n, () => f.v128Store(i32.add(levels.get(), off.get()), v128.andNot(f32x4.load(i32.add(levels.get(), off.get())), tiny.get())));
+    f.v128Store(out.get(), v128.andNot(v128.and(f32x4.div(sumlx.get(), suml2.get()), f32x4.gt(suml2.get(), zero.get())), tiny.get()));
+    f.set(x, i32.add(x.get(), i32.const(16 * n)));
+    f.set(w, i32.add(w.get(), i32.const(16 * n)));
+    f.set(levels, i32.add(levels.get(), i32.const(16 * n)));
+    f.set(out, i32.add(out.get(), i32.const(16)));
+  });
+  return f;
+}

@@ -14,8 +14,8 @@
 import { nearestInt } from "../numeric/float32-ops.js";
 import { loadF16, storeF16 } from "../numeric/half.js";
 import { defineBlockCodec } from "./define.js";
-import { GROUP_MAX_EPS, makeQpQuants, makeQxQuants } from "./ggml-search.js";
-import { makeQ3QuantsBatch, makeQkxQuantsBatch, makeQxQuantsBatch, requantizeGroups } from "./ggml-search-batch.js";
+import { GROUP_MAX_EPS } from "./ggml-search.js";
+import { makeQ3QuantsBatch, makeQkxQuantsBatch, makeQpQuantsBatch, makeQxQuantsBatch, requantizeGroups } from "./ggml-search-batch.js";
 import { registerCodec } from "./registry.js";
 
 const fr = Math.fround;
@@ -27,7 +27,6 @@ const Ls8 = new Int8Array(QK_K);
 const weights = new Float32Array(32);
 const scales = new Float32Array(16);
 const mins = new Float32Array(16);
-const sw = new Float32Array(16);
 const Ls = new Uint8Array(16);
 const Lm = new Uint8Array(16);
 
@@ -44,6 +43,11 @@ const row = {
   /** Stored sub-block scale and min (as an offset added to x) that the last rounding uses. */
   d: new Float32Array(0),
   m: new Float32Array(0),
+  /** With an importance matrix: the sub-block scale and min codes, and per super-block their scales. */
+  scaleCodes: new Uint8Array(0),
+  minCodes: new Uint8Array(0),
+  blockScale: new Float32Array(0),
+  blockMin: new Float32Array(0),
 };
 
 function growRowScratch(n: number): void {
@@ -55,6 +59,20 @@ function growRowScratch(n: number): void {
   row.sw = new Float32Array(n / 16);
   row.d = new Float32Array(n / 16);
   row.m = new Float32Array(n / 16);
+  row.scaleCodes = new Uint8Array(n / 16);
+  row.minCodes = new Uint8Array(n / 16);
+  row.blockScale = new Float32Array(n / QK_K);
+  row.blockMin = new Float32Array(n / QK_K);
+}
+
+/**
+ * The super-block scales of the imatrix k-quants: make_qp_quants (weights: the sub-blocks' weight sums) on the
+ * sub-block scales and on the mins of every super-block of the row, `per` sub-blocks each.
+ */
+function quantizeSubBlockScales(n: number, per: number): void {
+  const blocks = n / QK_K;
+  makeQpQuantsBatch(blocks, per, per === 16 ? 15 : 63, row.scales, row.sw, row.scaleCodes, row.blockScale);
+  makeQpQuantsBatch(blocks, per, per === 16 ? 15 : 63, row.mins, row.sw, row.minCodes, row.blockMin);
 }
 
 /** Sum of x^2 over a super-block, accumulated in float32 in order. */
@@ -102,21 +120,22 @@ function quantizeRowQ2K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       for (let j = 0; j < 16; j++) rowSw[b / 16 + j] = imatrixWeights(x, base + 16 * j, qw, b + 16 * j, 16, sigma2, rowWeights, b + 16 * j);
     }
   }
-  if (qw) makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
-  else makeQkxQuantsBatch(n / 16, 16, 3, x, xo, "abs", rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, true);
+  if (qw) {
+    makeQkxQuantsBatch(n / 16, 16, 3, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
+    quantizeSubBlockScales(n, 16);
+  } else {
+    makeQkxQuantsBatch(n / 16, 16, 3, x, xo, "abs", rowLevels, 0, rowScales, rowMins, fr(-0.5), fr(0.1), 15, true);
+  }
   const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 84) {
     for (let j = 0; j < 16; j++) {
       scales[j] = rowScales[b / 16 + j]!;
       mins[j] = rowMins[b / 16 + j]!;
-      sw[j] = rowSw[b / 16 + j]!;
     }
     if (qw) {
-      const dBlock = makeQpQuants(16, 15, scales, Ls, sw);
-      const mBlock = makeQpQuants(16, 15, mins, Lm, sw);
-      storeF16(dst, o + 80, dBlock);
-      storeF16(dst, o + 82, mBlock);
-      for (let j = 0; j < 16; j++) dst[o + j] = Ls[j]! | (Lm[j]! << 4);
+      storeF16(dst, o + 80, row.blockScale[b / QK_K]!);
+      storeF16(dst, o + 82, row.blockMin[b / QK_K]!);
+      for (let j = 0; j < 16; j++) dst[o + j] = row.scaleCodes[b / 16 + j]! | (row.minCodes[b / 16 + j]! << 4);
     } else {
       let maxScale = 0;
       let maxMin = 0;
@@ -203,19 +222,16 @@ function quantizeRowQ3K(x: Float32Array, xo: number, n: number, dst: Uint8Array,
       for (let j = 0; j < 16; j++) row.sw[b / 16 + j] = imatrixWeights(x, xo + b + 16 * j, qw, b + 16 * j, 16, sigma2, row.weights, b + 16 * j);
     }
     makeQxQuantsBatch(n / 16, 16, 4, x, xo, row.weights, 0, row.levels, 0, row.scales, 0);
+    // The 6-bit sub-block scale codes: make_qx_quants on each super-block's 16 scales, weighted by their sums.
+    makeQxQuantsBatch(n / QK_K, 16, 32, row.scales, 0, row.sw, 0, row.scaleCodes, 0, row.blockScale, 0);
   } else {
     makeQ3QuantsBatch(n / 16, 4, x, xo, row.levels, 0, row.scales);
   }
   const o0 = o;
   for (let b = 0; b < n; b += QK_K, o += 110) {
     if (qw) {
-      for (let j = 0; j < 16; j++) {
-        sw[j] = row.sw[b / 16 + j]!;
-        scales[j] = row.scales[b / 16 + j]!;
-      }
-      const dBlock = makeQxQuants(16, 32, scales, 0, q3Codes, 0, 1, sw, 0);
-      packQ3Scales(q3Codes, dst, o + 96);
-      storeF16(dst, o + 108, dBlock);
+      packQ3Scales(row.scaleCodes.subarray(b / 16, b / 16 + 16), dst, o + 96);
+      storeF16(dst, o + 108, row.blockScale[b / QK_K]!);
     } else {
       let maxScale = 0;
       let amax = 0;
@@ -319,6 +335,7 @@ function quantizeRowK4(x: Float32Array, xo: number, n: number, nmax: number, dst
       for (let j = 0; j < 8; j++) rowSw[b / 32 + j] = imatrixWeights(x, xo + b + 32 * j, qw, b + 32 * j, 32, sigma2, rowWeights, b + 32 * j);
     }
     makeQkxQuantsBatch(n / 32, 32, nmax, x, xo, rowWeights, rowLevels, 0, rowScales, rowMins, fr(-0.9), fr(0.05), 36, false);
+    quantizeSubBlockScales(n, 8);
   } else if (nmax === 15) {
     // Weights sqrt(mean x^2) + |x| per sub-block (computed with the search).
     makeQkxQuantsBatch(n / 32, 32, 15, x, xo, "rmsAbs", rowLevels, 0, rowScales, rowMins, -1, fr(0.1), 20, false);
@@ -329,11 +346,14 @@ function quantizeRowK4(x: Float32Array, xo: number, n: number, nmax: number, dst
     for (let j = 0; j < 8; j++) {
       scales[j] = rowScales[b / 32 + j]!;
       mins[j] = rowMins[b / 32 + j]!;
-      sw[j] = rowSw[b / 32 + j]!;
     }
     if (qw) {
-      const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
-      const mBlock = makeQpQuants(8, 63, mins, Lm, sw);
+      const dBlock = row.blockScale[b / QK_K]!;
+      const mBlock = row.blockMin[b / QK_K]!;
+      for (let j = 0; j < 8; j++) {
+        Ls[j] = row.scaleCodes[b / 32 + j]!;
+        Lm[j] = row.minCodes[b / 32 + j]!;
+      }
       if (nmax === 31) {
         // quantize_row_q5_K_impl clamps the codes; the Q4_K one packs them as they are.
         for (let j = 0; j < 8; j++) {
