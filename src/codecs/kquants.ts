@@ -22,9 +22,7 @@ const fr = Math.fround;
 const QK_K = 256;
 
 // Scratch shared by the quantizers (codecs run synchronously).
-const L = new Uint8Array(QK_K);
 const Ls8 = new Int8Array(QK_K);
-const weights = new Float32Array(32);
 const scales = new Float32Array(16);
 const mins = new Float32Array(16);
 const Ls = new Uint8Array(16);
@@ -82,11 +80,8 @@ function sumSquares(x: Float32Array, xo: number): number {
   return s;
 }
 
-/**
- * Importance weights qw[j] * sqrt(sigma2 + x[j]^2) of `n` values into out[oo..oo+n) (default: `weights`);
- * returns their float sum.
- */
-function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qwo: number, n: number, sigma2: number, out = weights, oo = 0): number {
+/** Importance weights qw[j] * sqrt(sigma2 + x[j]^2) of `n` values into out[oo..oo+n); returns their float sum. */
+function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, qwo: number, n: number, sigma2: number, out: Float32Array, oo: number): number {
   let sum = 0;
   for (let l = 0; l < n; l++) {
     const xl = x[xo + l]!;
