@@ -1,8 +1,10 @@
 /**
- * Batched entry points of ggml's scale searches: many independent groups per call, run four at a time by the
- * WebAssembly SIMD searches (ggml-search-module.ts, in codec-wasm.ts's module) where it runs, else group by group
- * by the scalar searches (ggml-search.ts). Both give the same bits. Each call copies its groups into the
- * module's memory in the interleaved layout and reads the results back.
+ * Batched entry points of ggml's scale searches (make_qkx2/qx/q3/qp_quants, IQ4's) and of the k-quants' and
+ * IQ4's last rounding: many independent groups of a row per call, run by the WebAssembly SIMD kernels
+ * (ggml-search-module.ts, kquant-module.ts, in codec-wasm.ts's module; the searches four groups per vector)
+ * where the module runs, else group by group in JavaScript (ggml-search.ts). Both give the same bits. Each
+ * call copies its groups into the module's memory (the searches in the interleaved quad layout) and reads the
+ * results back.
  */
 import { type CodecWasm, codecWasm } from "./codec-wasm.js";
 import { type QkxWeights, qkxKernelName } from "./ggml-search-module.js";
