@@ -17,6 +17,20 @@ let qxWeights = new Float32Array(256);
 let qxWeightedX = new Float32Array(256);
 let qxCandidate = new Int8Array(256);
 
+/** The value of largest magnitude among x[xo..xo+n) with its sign, the first one on ties (ggml's max/amax loop). */
+function signedAbsMax(x: Float32Array, xo: number, n: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]!);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i]!;
+    }
+  }
+  return max;
+}
+
 /**
  * make_qx_quants: symmetric levels L = l + nmax, l in [-nmax, nmax-1], for a scale that maps the value of
  * largest magnitude to -nmax; then (rmseType != 0) 18 nearby scales are tried and the one with the best
@@ -27,16 +41,8 @@ let qxCandidate = new Int8Array(256);
  * neither change the choice nor the result; such candidates skip the sums.
  */
 export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array | Uint8Array, lo: number, rmseType: number, qw: Float32Array | null, qwo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
@@ -112,16 +118,8 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: numbe
  * search and l + nmax at the end.
  */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, doRmse: boolean): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
@@ -394,16 +392,8 @@ const iq4Candidate = new Uint8Array(32);
  * Speed: a try choosing the same codes as the one before has the same sums and cannot change the result.
  */
 export function iq4nlBlockScale(x: Float32Array, xb: number, w: Float32Array, wo: number): number {
-  let amax = 0;
-  let max = 0;
-  for (let j = 0; j < 32; j++) {
-    const ax = Math.abs(x[xb + j]!);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xb + j]!;
-    }
-  }
-  if (amax < GROUP_MAX_EPS) return 0;
+  const max = signedAbsMax(x, xb, 32);
+  if (Math.abs(max) < GROUP_MAX_EPS) return 0;
   let d = fr(-max / -127);
   let id = fr(1 / d);
   let sumqx = 0;
