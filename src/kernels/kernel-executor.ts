@@ -1,7 +1,8 @@
 /**
- * How WasmKernels reaches other threads. The core has no threads of its own (it runs in browsers); bitsmith/node
- * implements this over its worker pool (src/node/worker-kernel-executor.ts). A Web Worker implementation would
- * post the same messages.
+ * How WasmKernels reaches other threads. The core has no threads of its own; bitsmith/node implements this over
+ * its worker pool (src/node/worker-kernel-executor.ts), the browser entry over Web Workers
+ * (src/browser/web-worker-executor.ts). Both share the control block (kernel-control.ts) and the worker side
+ * (kernel-task-runner.ts).
  */
 import type { KernelTask } from "./kernel-tasks.js";
 

@@ -5,7 +5,7 @@
  */
 import type { KernelExecutor, KernelSetup, RunningTasks } from "../kernels/kernel-executor.js";
 import type { KernelTask } from "../kernels/kernel-tasks.js";
-import { KernelControl } from "./kernel-control.js";
+import { KernelControl } from "../kernels/kernel-control.js";
 import type { KernelTaskMessage } from "./pool-worker.js";
 import type { WorkerPool } from "./worker-pool.js";
 
@@ -15,7 +15,6 @@ export class WorkerKernelExecutor implements KernelExecutor {
   readonly workers: number;
   private readonly control = new KernelControl();
   private readonly setup = nextSetup++;
-  private running = false;
 
   /** `ownsPool`: close the pool with the executor. */
   constructor(
@@ -33,20 +32,7 @@ export class WorkerKernelExecutor implements KernelExecutor {
   }
 
   start(tasks: readonly KernelTask[]): RunningTasks {
-    if (tasks.length > this.workers) throw new Error(`${tasks.length} kernel tasks for ${this.workers} workers`);
-    if (this.running) throw new Error("kernel tasks are already running");
-    this.running = true;
-    this.control.begin(tasks.length);
-    tasks.forEach((task, i) => this.pool.post(i, { kind: "kernel-task", setup: this.setup, task } satisfies KernelTaskMessage));
-    return {
-      wait: () => {
-        try {
-          this.control.wait();
-        } finally {
-          this.running = false;
-        }
-      },
-    };
+    return this.control.start(tasks, this.workers, (i, task) => this.pool.post(i, { kind: "kernel-task", setup: this.setup, task } satisfies KernelTaskMessage));
   }
 
   async close(): Promise<void> {
