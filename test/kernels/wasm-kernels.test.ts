@@ -11,8 +11,8 @@ import { SeededRandom, tensorType } from "../../src/core/index.js";
 import { requireCodec } from "../../src/codecs/index.js";
 import { ReferenceKernels, WasmKernels } from "../../src/kernels/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
-import { GEMM_KC } from "../../src/kernels/wasm/gemm-module.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
+import { gemmErrorBound } from "../helpers/gemm-error-bound.js";
 
 const open: Kernels[] = [];
 after(() => Promise.all(open.map((k) => k.close())));
@@ -43,22 +43,12 @@ function reference(m: number, n: number, k: number, a: Float32Array, aOff: numbe
   return { c, abs };
 }
 
-/**
- * Worst-case float32 error of the kernels' sum: a lane chain of at most KC/4 multiply-adds per block, two lane
- * additions, one addition per block (and one for accumulating into C), each rounding by at most 2^-24.
- */
-function bound(k: number, abs: number, float64 = false): number {
-  // float64 lanes: the products are exact and the sums nearly so; each k block's sum is rounded to float32 once.
-  const roundings = float64 ? Math.ceil(k / GEMM_KC) + 2 : GEMM_KC / 4 + 4 + Math.ceil(k / GEMM_KC);
-  return roundings * 2 ** -24 * abs + 1e-30;
-}
-
 function assertClose(got: ArrayLike<number>, gotOff: number, ldg: number, want: Float64Array, abs: Float64Array, m: number, n: number, k: number, what: string, float64 = false): void {
   for (let r = 0; r < m; r++) {
     for (let o = 0; o < n; o++) {
       const g = got[gotOff + r * ldg + o]!;
       const w = want[r * n + o]!;
-      const b = bound(k, abs[r * n + o]!, float64);
+      const b = gemmErrorBound(k, abs[r * n + o]!, float64);
       if (!(Math.abs(g - w) <= b)) assert.fail(`${what} at [${r}][${o}]: ${g} vs ${w} (bound ${b})`);
     }
   }
