@@ -4,6 +4,8 @@
  *    2048-hidden Llama's MLP projection), and GEMV 1 × 4096 × 4096 (one token through a 4096² matrix);
  *  - on 1 and 2 threads, with relaxed-SIMD FMA ("fma", Node's path) and with plain SIMD128 mul + add ("simd128",
  *    the path of runtimes without relaxed SIMD);
+ *  - with onnxruntime-node installed, Node's native path too ("native": kind "native", the large products on
+ *    onnxruntime's MLAS, GEMV on WebAssembly, which is as fast there);
  *  - the same shapes through OpenBLAS (cblas_sgemm / cblas_sgemv, bench/openblas-gemm.c compiled here) when a C
  *    compiler and libopenblas-dev are installed, and the ratios bitsmith / OpenBLAS; skipped otherwise.
  * Wall-clock figures drop when other processes share the cores (loadavg_1min is reported for context). On one
@@ -19,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { SeededRandom } from "../src/core/index.js";
 import type { Kernels } from "../src/kernels/index.js";
 import { createNodeKernels } from "../src/node/kernels.js";
+import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
 
 const SHAPES: { name: string; m: number; n: number; k: number; runs: number }[] = [
   { name: "gemm_1024", m: 1024, n: 1024, k: 1024, runs: 7 },
@@ -80,7 +83,11 @@ export async function benchKernels(): Promise<Record<string, number>> {
   try {
     const openblas = buildOpenBlas(dir);
     for (const threads of THREADS) {
-      const paths = { fma: await createNodeKernels({ threads, relaxed: true, kind: "wasm" }), simd128: await createNodeKernels({ threads, relaxed: false, kind: "wasm" }) };
+      const paths: Record<string, Kernels> = {
+        fma: await createNodeKernels({ threads, relaxed: true, kind: "wasm" }),
+        simd128: await createNodeKernels({ threads, relaxed: false, kind: "wasm" }),
+      };
+      if (onnxRuntimeInstalled()) paths.native = await createNodeKernels({ threads, kind: "native" });
       try {
         for (const { name, m, n, k, runs } of SHAPES) {
           const key = `${name}.t${threads}`;

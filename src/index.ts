@@ -29,6 +29,7 @@ export { openDemoModel, writeDemoModel, DEMO_MODEL_ARG } from "./demo/demo-sourc
 export * from "./tokenizer/index.js";
 export * from "./quantize/index.js";
 export * from "./formats/imatrix/index.js";
+export * from "./formats/onnx/index.js";
 export * from "./merge/index.js";
 export * from "./calibrate/index.js";
 export * from "./methods/index.js";

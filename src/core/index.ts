@@ -7,3 +7,4 @@ export * from "./random.js";
 export * from "./memory-fs.js";
 export * from "./json.js";
 export * from "./write-files.js";
+export * from "./protobuf-writer.js";

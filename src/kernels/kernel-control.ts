@@ -28,7 +28,7 @@ export class KernelControl {
    * The starting thread's side: posts tasks[i] to worker i (`post`, at most `workers` tasks) and returns the
    * handle that blocks until all are done. One batch at a time.
    */
-  start(tasks: readonly KernelTask[], workers: number, post: (worker: number, task: KernelTask) => void): RunningTasks {
+  start<Task = KernelTask>(tasks: readonly Task[], workers: number, post: (worker: number, task: Task) => void): RunningTasks {
     if (tasks.length > workers) throw new Error(`${tasks.length} kernel tasks for ${workers} workers`);
     if (this.running) throw new Error("kernel tasks are already running");
     this.running = true;

@@ -41,7 +41,16 @@ export interface DecodeGemmTask extends Omit<GemmTask, "kind" | "b" | "ldb"> {
   readonly chunkRows: number;
 }
 
-export type KernelTask = GemmTask | DecodeGemmTask;
+/** `count` values of `type` at `src` decoded to float32s at `dst` (weights for a native GEMM). */
+export interface DecodeTask {
+  readonly kind: "decode";
+  readonly type: string;
+  readonly src: number;
+  readonly dst: number;
+  readonly count: number;
+}
+
+export type KernelTask = GemmTask | DecodeGemmTask | DecodeTask;
 
 /** The exports of the generated kernel module (see wasm/gemm-module.ts and wasm/decode-module.ts). */
 export interface KernelExports {
@@ -72,6 +81,10 @@ export function decodeRows(exports: KernelExports, memory: WebAssembly.Memory, t
 }
 
 export function runKernelTask(exports: KernelExports, memory: WebAssembly.Memory, task: KernelTask): void {
+  if (task.kind === "decode") {
+    decodeRows(exports, memory, tensorType(task.type)!, task.src, task.dst, task.count);
+    return;
+  }
   const flags = (task.accumulate ? GEMM_ACCUMULATE : 0) | (task.float64 ? GEMM_F64 : 0);
   if (task.kind === "gemm") {
     const t = task;

@@ -17,8 +17,14 @@ import type { KernelExecutor } from "./kernel-executor.js";
 import { runKernelTask } from "./kernel-tasks.js";
 import type { KernelExports, KernelTask } from "./kernel-tasks.js";
 import { ReferenceKernels } from "./kernels.js";
+import type { NativeGemm } from "./native-gemm.js";
 import type { Accumulation, GemmOptions, Kernels, WeightMatrix } from "./kernels.js";
 import { GEMM_SCRATCH_BYTES, gemmModuleBytes } from "./wasm/gemm-module.js";
+import { ACTIVATION_BLOCK } from "./activation-rounding.js";
+import type { ActivationFormat } from "./activation-rounding.js";
+import type { ActivationRoundingExports } from "./wasm/activation-rounding-module.js";
+import type { RowOpExports } from "./wasm/row-ops-module.js";
+import type { RopeHeads } from "./vector-ops.js";
 import { detectWasmSimd } from "./wasm/simd-support.js";
 
 /** Below this many multiply-adds a call runs on the calling thread alone (a worker round trip costs ~0.1 ms). */
@@ -27,6 +33,8 @@ const PARALLEL_MIN_MACS = 1 << 21;
 const DECODE_CHUNK_ROWS = 64;
 /** Values the calling thread decodes at a time for weights outside the kernels' memory. */
 const OUTSIDE_BLOCK_VALUES = 1 << 21;
+/** Values of an encoded weight decoded at a time for a native GEMM (32 MiB of float32). */
+const NATIVE_DECODE_VALUES = 1 << 23;
 /** Memory allocate and place leave free, so that the operands and scratch of calls still fit. */
 const CALL_RESERVE_BYTES = 256 * 1024 * 1024;
 
@@ -36,6 +44,8 @@ export interface WasmKernelsOptions {
   /** Use relaxed SIMD's fused multiply-add: "auto" (default) when the runtime validates it. */
   relaxed?: boolean | "auto";
   memory?: KernelMemoryOptions;
+  /** A native GEMM for the large float32-accumulated products (prepared by create). */
+  native?: NativeGemm;
 }
 
 interface Operand {
@@ -66,9 +76,10 @@ export class WasmKernels implements Kernels {
     private readonly exports: KernelExports,
     readonly relaxed: boolean,
     private readonly executor: KernelExecutor | undefined,
+    private readonly native: NativeGemm | undefined,
   ) {
     this.threads = 1 + (executor?.workers ?? 0);
-    this.description = `wasm ${relaxed ? "relaxed-simd (fma)" : "simd128"}, ${this.threads} thread${this.threads > 1 ? "s" : ""}`;
+    this.description = `wasm ${relaxed ? "relaxed-simd (fma)" : "simd128"}, ${this.threads} thread${this.threads > 1 ? "s" : ""}${native ? `; large products on ${native.description}` : ""}`;
     this.scratch = Array.from({ length: this.threads }, () => this.mustAllocate(GEMM_SCRATCH_BYTES));
   }
 
@@ -78,7 +89,11 @@ export class WasmKernels implements Kernels {
     const module = await WebAssembly.compile(bytes);
     const instance = await WebAssembly.instantiate(module, { env: { memory: memory.memory } });
     if (executor) await executor.prepare({ memory: memory.memory, module });
-    return new WasmKernels(memory, instance.exports as unknown as KernelExports, relaxed, executor);
+    if (options.native) {
+      if (!memory.shared) throw new BitsmithError("a native GEMM needs shared WebAssembly memory, which this runtime does not offer");
+      await options.native.prepare(memory.memory);
+    }
+    return new WasmKernels(memory, instance.exports as unknown as KernelExports, relaxed, executor, options.native);
   }
 
   /**
@@ -88,7 +103,7 @@ export class WasmKernels implements Kernels {
   static createSync(options: Omit<WasmKernelsOptions, "executor"> = {}): WasmKernels {
     const { memory, relaxed, bytes } = WasmKernels.plan(options);
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: memory.memory } });
-    return new WasmKernels(memory, instance.exports as unknown as KernelExports, relaxed, undefined);
+    return new WasmKernels(memory, instance.exports as unknown as KernelExports, relaxed, undefined, undefined);
   }
 
   private static plan(options: WasmKernelsOptions) {
@@ -138,7 +153,7 @@ export class WasmKernels implements Kernels {
   }
 
   async close(): Promise<void> {
-    await this.executor?.close();
+    await Promise.all([this.executor?.close(), this.native?.close()]);
   }
 
   gemmNT(
@@ -161,7 +176,10 @@ export class WasmKernels implements Kernels {
         { view: b, offset: bOff, ld: ldb, rows: n, cols: k, input: true },
         { view: c, offset: cOff, ld: ldc, rows: m, cols: n, input: accumulate, output: true },
       ],
-      ([A, B, C]) => this.run(this.split(m, n, k).map((p, i) => this.gemmTask(p, k, A!, B!, C!, accumulate, float64, i))),
+      ([A, B, C]) => {
+        if (!float64 && A!.ld === k && B!.ld === k && this.native?.accepts(m, n, k)) this.native.gemmNT(m, n, k, A!.address, B!.address, C!.address, C!.ld, accumulate);
+        else this.run(this.split(m, n, k).map((p, i) => this.gemmTask(p, k, A!, B!, C!, accumulate, float64, i)));
+      },
     );
   }
 
@@ -178,6 +196,39 @@ export class WasmKernels implements Kernels {
     this.exports.swiglu(g, u, count);
   }
 
+  /** The row kernels' exports (row-ops-module.ts, activation-rounding-module.ts). */
+  private get rowOps(): RowOpExports & ActivationRoundingExports {
+    return this.exports as unknown as RowOpExports & ActivationRoundingExports;
+  }
+
+  rmsNorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number, out: Float32Array): void {
+    const [xa, wa, oa] = [this.memory.addressOf(x), this.memory.addressOf(weight), this.memory.addressOf(out)];
+    if (xa === undefined || wa === undefined || oa === undefined) return this.reference.rmsNorm(x, rows, dim, weight, eps, out);
+    this.rowOps.rms_norm(xa, oa, wa, rows, dim, eps);
+  }
+
+  rope(x: Float32Array, rows: number, stride: number, heads: RopeHeads, cos: Float32Array, sin: Float32Array): void {
+    const [xa, ca, sa] = [this.memory.addressOf(x), this.memory.addressOf(cos), this.memory.addressOf(sin)];
+    if (xa === undefined || ca === undefined || sa === undefined) return this.reference.rope(x, rows, stride, heads, cos, sin);
+    this.rowOps.rope(xa, rows, stride, heads.count, heads.size, heads.dims / 2, heads.style === "neox" ? 1 : 0, ca, sa);
+  }
+
+  addRows(x: Float32Array, rows: number, cols: number, y: Float32Array): void {
+    const [xa, ya] = [this.memory.addressOf(x), this.memory.addressOf(y)];
+    if (xa === undefined || ya === undefined) return this.reference.addRows(x, rows, cols, y);
+    this.rowOps.add_rows(xa, ya, rows, cols);
+  }
+
+  roundActivations(format: ActivationFormat, x: Float32Array, out: Float32Array, count: number): void {
+    const [xa, oa] = [this.memory.addressOf(x), this.memory.addressOf(out)];
+    if (xa === undefined || oa === undefined || count % ACTIVATION_BLOCK[format] !== 0) return this.reference.roundActivations(format, x, out, count);
+    const e = this.rowOps;
+    if (format === "Q8_0") e.round_q8_0(xa, oa, count / 32);
+    else if (format === "Q8_K") e.round_q8_k(xa, oa, count / 256);
+    else if (format === "F16") e.round_f16(xa, oa, count);
+    else e.round_bf16(xa, oa, count);
+  }
+
   matmul(x: Float32Array, rows: number, w: WeightMatrix, y: Float32Array, accumulation: Accumulation = "float32"): void {
     const { rows: n, cols: k, type } = w;
     if (rows === 0 || n === 0) return;
@@ -185,6 +236,10 @@ export class WasmKernels implements Kernels {
     const wAddress = this.memory.addressOf(w.data);
     if (type.name === "F32" && wAddress !== undefined && wAddress % 4 === 0) {
       this.gemmNT(rows, n, k, x, 0, k, this.memory.f32(wAddress, n * k), 0, k, y, 0, n, { accumulation });
+      return;
+    }
+    if (wAddress !== undefined && accumulation === "float32" && this.native?.accepts(rows, n, k)) {
+      this.nativeMatmul(x, rows, w, wAddress, y);
       return;
     }
     if (wAddress !== undefined) {
@@ -238,6 +293,35 @@ export class WasmKernels implements Kernels {
     } finally {
       this.memory.release(buffer);
     }
+  }
+
+  /**
+   * x · Wᵀ on the native GEMM for an encoded W in the kernels' memory: blocks of W's rows are decoded to float32
+   * on every thread, then multiplied natively into their columns of y.
+   */
+  private nativeMatmul(x: Float32Array, rows: number, w: WeightMatrix, wAddress: number, y: Float32Array): void {
+    const { rows: n, cols: k, type } = w;
+    const rowBytes = (k / type.blockSize) * type.typeSize;
+    const block = Math.min(n, Math.max(1, Math.floor(NATIVE_DECODE_VALUES / k)));
+    this.withOperands(
+      [
+        { view: x, offset: 0, ld: k, rows, cols: k, input: true },
+        { view: y, offset: 0, ld: n, rows, cols: n, input: false, output: true },
+      ],
+      ([X, Y]) => {
+        const decoded = this.mustAllocate(block * k * 4);
+        try {
+          for (let first = 0; first < n; first += block) {
+            const count = Math.min(block, n - first);
+            const parts = this.split(1, count, k, true);
+            this.run(parts.map((p) => ({ kind: "decode", type: type.name, src: wAddress + (first + p.n0) * rowBytes, dst: decoded + 4 * p.n0 * k, count: (p.n1 - p.n0) * k })));
+            this.native!.gemmNT(rows, count, k, X!.address, decoded, Y!.address + 4 * first, Y!.ld, false);
+          }
+        } finally {
+          this.memory.release(decoded);
+        }
+      },
+    );
   }
 
   /**

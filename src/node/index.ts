@@ -7,5 +7,6 @@ export { StderrProgressBar } from "./progress-bar.js";
 export { WorkerRowQuantizer } from "./worker-row-quantizer.js";
 export { WorkerPool } from "./worker-pool.js";
 export { WorkerKernelExecutor } from "./worker-kernel-executor.js";
-export { createNodeKernels, enableRelaxedSimd } from "./kernels.js";
-export type { NodeKernelOptions } from "./kernels.js";
+export { createNodeKernels, enableRelaxedSimd, NODE_KERNEL_KINDS } from "./kernels.js";
+export type { NodeKernelKind, NodeKernelOptions } from "./kernels.js";
+export { OnnxGemm, onnxRuntimeInstalled } from "./onnx-gemm.js";

@@ -1,11 +1,14 @@
 /**
  * Kernels for Node: WebAssembly SIMD with relaxed-SIMD fused multiply-add switched on (Node 20 ships it behind a
- * flag), over bitsmith's worker pool.
+ * flag), over bitsmith's worker pool, with the large products on onnxruntime-node's native kernels when that
+ * optional package is installed (OnnxGemm).
  */
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
-import { createKernels, detectWasmSimd } from "../kernels/index.js";
+import { WasmKernels, createKernels, detectWasmSimd } from "../kernels/index.js";
 import type { KernelKind, Kernels } from "../kernels/index.js";
+import { BitsmithError } from "../core/index.js";
+import { OnnxGemm, onnxRuntimeInstalled } from "./onnx-gemm.js";
 import { WorkerKernelExecutor } from "./worker-kernel-executor.js";
 import { WorkerPool } from "./worker-pool.js";
 
@@ -22,20 +25,47 @@ export interface NodeKernelOptions {
   threads?: number;
   /** Run on this pool's workers (threads = pool.threads); it stays open when the kernels close. */
   pool?: WorkerPool;
-  kind?: KernelKind;
+  /**
+   * "auto" (default): WebAssembly, with onnxruntime-node for large products when it is installed and starts;
+   * "native": the same, failing when onnxruntime-node is missing; "wasm": WebAssembly only; "reference": the
+   * plain JavaScript reference.
+   */
+  kind?: NodeKernelKind;
   relaxed?: boolean | "auto";
 }
 
+export type NodeKernelKind = KernelKind | "native";
+
+export const NODE_KERNEL_KINDS: readonly NodeKernelKind[] = ["auto", "native", "wasm", "reference"];
+
 export async function createNodeKernels(options: NodeKernelOptions = {}): Promise<Kernels> {
   enableRelaxedSimd();
-  if (options.kind === "reference" || !detectWasmSimd().simd) return createKernels({ kind: options.kind });
+  const kind = options.kind ?? "auto";
+  if (kind === "native" && !onnxRuntimeInstalled()) {
+    throw new BitsmithError("native kernels need the optional package onnxruntime-node: npm install onnxruntime-node", { field: "kernels" });
+  }
+  if (kind === "reference" || !detectWasmSimd().simd) {
+    if (kind === "native") throw new BitsmithError("native kernels need WebAssembly SIMD for the rest of the work", { field: "kernels" });
+    return createKernels({ kind: "reference" });
+  }
   const threads = options.pool?.threads ?? options.threads ?? availableParallelism();
+  const native = kind === "native" || (kind === "auto" && onnxRuntimeInstalled());
+  try {
+    return await createWasm(options, threads, native ? new OnnxGemm(threads) : undefined);
+  } catch (e) {
+    // "auto" falls back to WebAssembly alone when onnxruntime-node is installed but does not start.
+    if (kind !== "auto" || !native) throw e;
+    return createWasm(options, threads, undefined);
+  }
+}
+
+async function createWasm(options: NodeKernelOptions, threads: number, native: OnnxGemm | undefined): Promise<Kernels> {
   const pool = options.pool ?? (threads > 1 ? new WorkerPool(threads) : undefined);
   const executor = pool && pool.threads > 1 ? new WorkerKernelExecutor(pool, !options.pool) : undefined;
   try {
-    return await createKernels({ kind: options.kind, executor, relaxed: options.relaxed });
+    return await WasmKernels.create({ executor, relaxed: options.relaxed, native });
   } catch (e) {
-    await executor?.close();
+    await Promise.all([executor?.close(), native?.close()]);
     throw e;
   }
 }

@@ -1,0 +1,140 @@
+/**
+ * The native path (onnxruntime-node's MLAS through OnnxGemm) against a float64 triple loop, within the error
+ * bound of a sequential float32 sum (MLAS accumulates each output element along k in one chain); every thread
+ * count gives the same bits; the kernels hand it only what it accepts and keep the rest on WebAssembly.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { SeededRandom, tensorType } from "../../src/core/index.js";
+import { requireCodec } from "../../src/codecs/index.js";
+import type { Kernels } from "../../src/kernels/index.js";
+import { createNodeKernels } from "../../src/node/kernels.js";
+import { OnnxGemm, columnParts, onnxRuntimeInstalled } from "../../src/node/onnx-gemm.js";
+
+const skip = !onnxRuntimeInstalled() && "onnxruntime-node is not installed";
+const open: Kernels[] = [];
+after(() => Promise.all(open.map((k) => k.close())));
+
+async function nativeKernels(threads: number): Promise<Kernels> {
+  const k = await createNodeKernels({ threads, kind: "native" });
+  open.push(k);
+  return k;
+}
+
+/** C = A·Bᵀ in float64 and the bound (k + 2)·2⁻²⁴·Σ|a·b| per element (k multiply-adds, the copy, an addition). */
+function reference(m: number, n: number, k: number, a: Float32Array, lda: number, b: Float32Array): { c: Float64Array; bound: Float64Array } {
+  const c = new Float64Array(m * n);
+  const bound = new Float64Array(m * n);
+  for (let r = 0; r < m; r++) {
+    for (let o = 0; o < n; o++) {
+      let s = 0;
+      let t = 0;
+      for (let i = 0; i < k; i++) {
+        const p = a[r * lda + i]! * b[o * k + i]!;
+        s += p;
+        t += Math.abs(p);
+      }
+      c[r * n + o] = s;
+      bound[r * n + o] = (k + 2) * 2 ** -24 * t + 1e-30;
+    }
+  }
+  return { c, bound };
+}
+
+function assertClose(got: Float32Array, off: number, ld: number, m: number, n: number, want: { c: Float64Array; bound: Float64Array }, what: string): void {
+  for (let r = 0; r < m; r++) {
+    for (let o = 0; o < n; o++) {
+      const g = got[off + r * ld + o]!;
+      const w = want.c[r * n + o]!;
+      if (!(Math.abs(g - w) <= want.bound[r * n + o]!)) assert.fail(`${what} at [${r}][${o}]: ${g} vs ${w} (bound ${want.bound[r * n + o]})`);
+    }
+  }
+}
+
+test("columnParts covers the columns in at most `threads` ranges of whole 128-column slices (the last takes the rest)", () => {
+  for (let n = 1; n <= 1200; n += 7) {
+    for (let threads = 1; threads <= 5; threads++) {
+      const parts = columnParts(n, threads);
+      assert.ok(parts.length >= 1 && parts.length <= threads, `n ${n}, ${threads} threads: ${parts.length} parts`);
+      assert.equal(parts[0]![0], 0);
+      assert.equal(parts.at(-1)![1], n);
+      parts.forEach(([s, e], i) => {
+        if (i > 0) assert.equal(s, parts[i - 1]![1]);
+        assert.equal(s % 128, 0, `n ${n}: part starts at ${s}`);
+        if (parts.length > 1) assert.ok(e - s >= 128, `n ${n}, ${threads} threads: part ${s}..${e}`);
+      });
+      if (n >= 256 && threads >= 2) assert.ok(parts.length >= 2, `n ${n} is split`);
+    }
+  }
+});
+
+test("OnnxGemm accepts only products large enough to pay for a round trip", () => {
+  const g = new OnnxGemm(2);
+  assert.equal(g.accepts(1, 4096, 4096), false, "GEMV stays on WebAssembly");
+  assert.equal(g.accepts(512, 64, 64), false);
+  assert.equal(g.accepts(512, 2048, 2048), true);
+});
+
+test("native gemmNT equals the float64 product within a sequential float32 sum's bound, the same bits on 1, 2 and 3 threads (odd shapes, strided C, accumulate)", { skip }, async () => {
+  const rnd = new SeededRandom(5);
+  const runs = await Promise.all([1, 2, 3].map(nativeKernels));
+  for (const [m, n, k] of [[17, 4095, 257], [64, 300, 999], [16, 1031, 1024], [129, 385, 513]] as const) {
+    const a = rnd.fillNormal(new Float32Array(m * k), 1);
+    const b = rnd.fillNormal(new Float32Array(n * k), 1);
+    const want = reference(m, n, k, a, k, b);
+    const ldc = n + 3;
+    let first: Float32Array | undefined;
+    for (const K of runs) {
+      assert.ok(K.description.includes("onnxruntime"), K.description);
+      const A = K.allocate(m * k);
+      A.set(a);
+      const B = K.allocate(n * k);
+      B.set(b);
+      const C = K.allocate(m * ldc + 1).fill(Number.NaN);
+      K.gemmNT(m, n, k, A, 0, k, B, 0, k, C, 1, ldc);
+      assertClose(C, 1, ldc, m, n, want, `${m}×${n}×${k} on ${K.threads}`);
+      assert.ok(Number.isNaN(C[0]!) && Number.isNaN(C[1 + n]!), "nothing outside C's rows is written");
+      // Accumulate: C + A·Bᵀ = 2·A·Bᵀ, within twice the bound.
+      const once = C.slice();
+      K.gemmNT(m, n, k, A, 0, k, B, 0, k, C, 1, ldc, { accumulate: true });
+      for (let r = 0; r < m; r++) for (let o = 0; o < n; o++) assert.equal(C[1 + r * ldc + o], Math.fround(once[1 + r * ldc + o]! * 2), "accumulate adds the product");
+      const got = C.slice();
+      if (first) assert.deepEqual(got, first, `${m}×${n}×${k}: ${K.threads} threads vs 1`);
+      first ??= got;
+      for (const v of [A, B, C]) K.release(v);
+    }
+  }
+});
+
+test("native matmul decodes F16, Q8_0 and Q4_K weights in kernel memory: close to x·dequantized(W)ᵀ, the same bits on 1 and 3 threads", { skip }, async () => {
+  const rnd = new SeededRandom(9);
+  const [one, three] = await Promise.all([1, 3].map(nativeKernels));
+  const rows = 32;
+  const cols = 512;
+  const outDim = 1027;
+  const x = rnd.fillNormal(new Float32Array(rows * cols), 1);
+  for (const name of ["F16", "Q8_0", "Q4_K"]) {
+    const codec = requireCodec(name);
+    const data = codec.quantize(rnd.fillNormal(new Float32Array(outDim * cols), 0.1), outDim, cols);
+    const want = reference(rows, outDim, cols, x, cols, codec.dequantize(data, outDim * cols));
+    let first: Float32Array | undefined;
+    for (const K of [one!, three!]) {
+      const X = K.allocate(rows * cols);
+      X.set(x);
+      const w = { rows: outDim, cols, type: tensorType(name)!, data: K.place(data) };
+      const y = K.allocate(rows * outDim);
+      K.matmul(X, rows, w, y);
+      assertClose(y, 0, outDim, rows, outDim, want, `${name} on ${K.threads}`);
+      if (first) assert.deepEqual(y.slice(), first, `${name}: 3 threads vs 1`);
+      first ??= y.slice();
+      for (const v of [X, y, w.data]) K.release(v);
+    }
+  }
+});
+
+test("kind \"native\" fails clearly where onnxruntime-node is missing, and \"wasm\" never uses it", async () => {
+  const wasm = await createNodeKernels({ threads: 2, kind: "wasm" });
+  assert.ok(!wasm.description.includes("onnxruntime"), wasm.description);
+  await wasm.close();
+  if (!onnxRuntimeInstalled()) await assert.rejects(createNodeKernels({ kind: "native" }), /onnxruntime-node/);
+});
