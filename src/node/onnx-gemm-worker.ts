@@ -34,12 +34,12 @@ export type OnnxGemmReply = { readonly ready: true } | { readonly error: string 
 
 let state: { session: InferenceSession; memory: WebAssembly.Memory; control: KernelControl; ort: typeof import("onnxruntime-node") } | undefined;
 /** The operands' unshared copies, kept between tasks. */
-let scratchA = new Float32Array(0);
-let scratchB = new Float32Array(0);
+let scratchA = new Float32Array(new ArrayBuffer(0));
+let scratchB = new Float32Array(new ArrayBuffer(0));
 
 /** `count` floats at byte address `at` of `buffer`, copied into `scratch` (grown when too small). */
-function unshared(buffer: ArrayBufferLike, at: number, count: number, scratch: Float32Array): Float32Array {
-  const copy = scratch.length >= count ? scratch.subarray(0, count) : new Float32Array(count);
+function unshared(buffer: ArrayBufferLike, at: number, count: number, scratch: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
+  const copy = scratch.length >= count ? scratch.subarray(0, count) : new Float32Array(new ArrayBuffer(4 * count));
   copy.set(new Float32Array(buffer, at, count));
   return copy;
 }

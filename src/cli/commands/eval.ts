@@ -8,16 +8,16 @@ import { BitsmithError } from "../../core/index.js";
 import { BaseLogitsReader, BaseLogitsRecorder, LiveBaseKld, SavedBaseKld, evaluatePerplexity } from "../../eval/index.js";
 import type { ChunkObserver, KldReport, PerplexityProtocol, PerplexityResult } from "../../eval/index.js";
 import type { KvCacheType } from "../../engine/index.js";
-import { availableParallelism } from "node:os";
 import { nodeFileSystem } from "../../node/fs.js";
-import { createNodeKernels } from "../../node/kernels.js";
+import { KERNELS_HELP, THREADS_HELP, kernelsFromFlags } from "../kernel-options.js";
+import type { KernelFlags } from "../kernel-options.js";
 import { printJson, progressFor } from "../common.js";
 import { choiceOption, integerOption } from "../option-values.js";
 import { openRunnableModel } from "../run-model.js";
 import { readEvalText } from "../text-file.js";
 import type { RunnableModel } from "../run-model.js";
 
-interface EvalFlags {
+interface EvalFlags extends KernelFlags {
   text: string;
   ctx: string;
   chunks?: string;
@@ -29,7 +29,6 @@ interface EvalFlags {
   activations: string;
   kvCache: string;
   tokenizer?: string;
-  threads?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -81,12 +80,12 @@ function kldLines(k: KldReport): string[] {
   ];
 }
 
-function printReport(model: string, textFile: string, tokens: number, r: PerplexityResult, kld: KldReport | undefined, saved: string | undefined): void {
+function printReport(model: string, textFile: string, tokens: number, r: PerplexityResult, kernels: string, kld: KldReport | undefined, saved: string | undefined): void {
   const lines = [
     `model:    ${model}`,
     `text:     ${textFile} (${tokens} tokens)`,
     `protocol: ${r.protocol}, ctx ${r.ctx}, ${r.chunks} chunks, ${r.count} scored tokens`,
-    `speed:    ${(r.tokensEvaluated / r.seconds).toFixed(1)} tokens/s (${r.seconds.toFixed(2)} s)`,
+    `speed:    ${(r.tokensEvaluated / r.seconds).toFixed(1)} tokens/s (${r.seconds.toFixed(2)} s; ${kernels})`,
     `Final estimate: PPL = ${r.ppl.toFixed(4)} +/- ${r.pplError.toFixed(5)}`,
   ];
   if (kld) lines.push("", ...kldLines(kld));
@@ -110,7 +109,8 @@ export function registerEval(program: Command): void {
     .option("--activations <mode>", "ggml: round matmul inputs as llama.cpp does; float32: exact float32 activations", "ggml")
     .option("--kv-cache <type>", "f32 (exact) or f16 (llama.cpp's default cache, flash attention off)", "f32")
     .option("--tokenizer <file>", "llama2.c tokenizer file (default: tok*.bin beside the checkpoint)")
-    .option("--threads <n>", "threads for the matrix kernels (default: all cores)")
+    .option("--threads <n>", THREADS_HELP)
+    .option("--kernels <kind>", KERNELS_HELP, "auto")
     .option("--json", "machine-readable result")
     .option("--quiet", "no progress bar")
     .addHelpText(
@@ -127,13 +127,12 @@ export function registerEval(program: Command): void {
       const protocol = choiceOption<PerplexityProtocol>(flags.protocol, "--protocol", ["llama", "gptq"]);
       const activations = choiceOption(flags.activations, "--activations", ["ggml", "float32"] as const);
       const kvCacheType = choiceOption<KvCacheType>(flags.kvCache, "--kv-cache", ["f32", "f16"]);
-      const threads = flags.threads !== undefined ? integerOption(flags.threads, "--threads", 1, 256) : availableParallelism();
       if (flags.kldBase && flags.kldLogits) throw new BitsmithError("give either --kld-base or --kld-logits, not both");
       const text = await readEvalText(flags.text);
 
       const opened: RunnableModel[] = [];
       const closers: (() => Promise<void>)[] = [];
-      const kernels = await createNodeKernels({ threads });
+      const kernels = await kernelsFromFlags(flags);
       closers.push(() => kernels.close());
       try {
         const main = await openRunnableModel(path, flags.tokenizer, { activations, kvCacheType, kernels });
@@ -165,9 +164,9 @@ export function registerEval(program: Command): void {
         const kldReport = kld?.kld.report();
         if (flags.json) {
           const { nll: _perToken, ...summary } = result;
-          printJson({ model: path, text: flags.text, tokens: tokens.length, ...summary, tokensPerSecond: result.tokensEvaluated / result.seconds, kld: kldReport, savedLogits: flags.saveLogits });
+          printJson({ model: path, text: flags.text, tokens: tokens.length, ...summary, tokensPerSecond: result.tokensEvaluated / result.seconds, kernels: kernels.description, kld: kldReport, savedLogits: flags.saveLogits });
         } else {
-          printReport(path, flags.text, tokens.length, result, kldReport, flags.saveLogits);
+          printReport(path, flags.text, tokens.length, result, kernels.description, kldReport, flags.saveLogits);
         }
       } finally {
         for (const c of closers) await c();

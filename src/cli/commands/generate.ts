@@ -1,13 +1,13 @@
 /** `bitsmith generate <model> --prompt <text>`: continue a prompt, streaming the text to stdout. */
-import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import { generateTokens } from "../../engine/index.js";
-import { createNodeKernels } from "../../node/kernels.js";
+import { KERNELS_HELP, THREADS_HELP, kernelsFromFlags } from "../kernel-options.js";
+import type { KernelFlags } from "../kernel-options.js";
 import { printJson } from "../common.js";
 import { choiceOption, integerOption, numberOption } from "../option-values.js";
 import { openRunnableModel } from "../run-model.js";
 
-interface GenerateFlags {
+interface GenerateFlags extends KernelFlags {
   prompt: string;
   n: string;
   temp: string;
@@ -15,7 +15,6 @@ interface GenerateFlags {
   seed: string;
   activations: string;
   tokenizer?: string;
-  threads?: string;
   json?: boolean;
 }
 
@@ -31,7 +30,8 @@ export function registerGenerate(program: Command): void {
     .option("--seed <n>", "seed of the sampler", "0")
     .option("--activations <mode>", "ggml (as llama.cpp) or float32", "ggml")
     .option("--tokenizer <file>", "llama2.c tokenizer file (default: tok*.bin beside the checkpoint)")
-    .option("--threads <n>", "threads for the matrix kernels (default: all cores)")
+    .option("--threads <n>", THREADS_HELP)
+    .option("--kernels <kind>", KERNELS_HELP, "auto")
     .option("--json", "print the result as JSON instead of streaming")
     .addHelpText("after", '\nExample:\n  bitsmith generate stories260K.gguf --prompt "Once upon a time" -n 48')
     .action(async (path: string, flags: GenerateFlags) => {
@@ -40,8 +40,7 @@ export function registerGenerate(program: Command): void {
       const topP = numberOption(flags.topP, "--top-p", Number.MIN_VALUE, 1);
       const seed = integerOption(flags.seed, "--seed", 0, 0xffffffff);
       const activations = choiceOption(flags.activations, "--activations", ["ggml", "float32"] as const);
-      const threads = flags.threads !== undefined ? integerOption(flags.threads, "--threads", 1, 256) : availableParallelism();
-      const kernels = await createNodeKernels({ threads });
+      const kernels = await kernelsFromFlags(flags);
       const opened = await openRunnableModel(path, flags.tokenizer, { activations, kernels }).catch(async (e) => {
         await kernels.close();
         throw e;

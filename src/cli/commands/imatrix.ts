@@ -3,17 +3,17 @@
  * activations per column of every weight matrix), written in llama.cpp's GGUF layout or its legacy .dat.
  */
 import type { Command } from "commander";
-import { availableParallelism } from "node:os";
 import { computeImatrix } from "../../calibrate/imatrix.js";
 import { encodeImatrixDat, imatrixGgufWriter, imatrixToLegacyLayout } from "../../formats/imatrix/index.js";
 import { nodeFileSystem } from "../../node/fs.js";
-import { createNodeKernels } from "../../node/kernels.js";
+import { KERNELS_HELP, THREADS_HELP, kernelsFromFlags } from "../kernel-options.js";
+import type { KernelFlags } from "../kernel-options.js";
 import { printJson, progressFor } from "../common.js";
 import { choiceOption, integerOption } from "../option-values.js";
 import { openRunnableModel } from "../run-model.js";
 import { readEvalText } from "../text-file.js";
 
-interface ImatrixFlags {
+interface ImatrixFlags extends KernelFlags {
   text: string;
   ctx: string;
   chunks?: string;
@@ -21,7 +21,6 @@ interface ImatrixFlags {
   outputFormat: string;
   processOutput?: boolean;
   tokenizer?: string;
-  threads?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -38,7 +37,8 @@ export function registerImatrix(program: Command): void {
     .option("--output-format <fmt>", "gguf (llama.cpp's current layout) or dat (legacy)", "gguf")
     .option("--process-output", "also collect output.weight (llama-imatrix leaves it out by default)")
     .option("--tokenizer <file>", "llama2.c tokenizer file (default: tok*.bin beside the checkpoint)")
-    .option("--threads <n>", "threads for the matrix kernels (default: all cores)")
+    .option("--threads <n>", THREADS_HELP)
+    .option("--kernels <kind>", KERNELS_HELP, "auto")
     .option("--json", "machine-readable result")
     .option("--quiet", "no progress bar")
     .addHelpText("after", "\nExample:\n  bitsmith imatrix model-f16.gguf --text calibration.txt -c 512 -o imatrix.gguf\n  bitsmith quantize model-f16.gguf model-IQ3_XXS.gguf IQ3_XXS --imatrix imatrix.gguf")
@@ -46,9 +46,8 @@ export function registerImatrix(program: Command): void {
       const ctx = integerOption(flags.ctx, "--ctx", 4);
       const maxChunks = flags.chunks === undefined ? undefined : integerOption(flags.chunks, "--chunks");
       const format = choiceOption(flags.outputFormat, "--output-format", ["gguf", "dat"] as const);
-      const threads = flags.threads !== undefined ? integerOption(flags.threads, "--threads", 1, 256) : availableParallelism();
       const text = await readEvalText(flags.text);
-      const kernels = await createNodeKernels({ threads });
+      const kernels = await kernelsFromFlags(flags);
       const started = performance.now();
       try {
         const model = await openRunnableModel(path, flags.tokenizer, { kernels });

@@ -7,7 +7,6 @@
  * last saved block (same model, options and calibration data). The directory is removed on success.
  */
 import { rm } from "node:fs/promises";
-import { availableParallelism } from "node:os";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { BitsmithError } from "../../core/index.js";
@@ -24,13 +23,14 @@ import { DirectoryQuantizationStore } from "../../methods/pipeline/result-store.
 import { quantizeBlocks } from "../../methods/pipeline/sequential.js";
 import type { QuantizationRun } from "../../methods/pipeline/sequential.js";
 import type { WeightFormat } from "../../methods/weight-format.js";
-import { createNodeKernels } from "../../node/kernels.js";
+import { KERNELS_HELP, kernelsFromFlags } from "../kernel-options.js";
+import type { KernelFlags } from "../kernel-options.js";
 import { nodeFileSystem } from "../../node/fs.js";
 import { createModelTokenizer } from "../../tokenizer/index.js";
 import { choiceOption, integerOption, numberOption } from "../option-values.js";
 import { printJson, progressFor, withModel } from "../common.js";
 
-export interface CalibratedFlags {
+export interface CalibratedFlags extends KernelFlags {
   method?: string;
   bits: string;
   groupSize: string;
@@ -59,6 +59,7 @@ export interface CalibratedFlags {
 /** The flags of the calibrated path, added to the quantize command. */
 export function addCalibratedQuantizeOptions(command: Command): Command {
   return command
+    .option("--kernels <kind>", KERNELS_HELP, "auto")
     .option("--method <name>", `calibration-based quantization: ${CALIBRATED_METHODS.join(", ")} (then: <in> <out> [threads], no TYPE)`)
     .option("--format <format>", "output: gptq, awq, compressed-tensors (Hugging Face directory) or gguf:TYPE (e.g. gguf:Q4_K); default by method")
     .option("--bits <n>", "--method: bits per weight of integer groups (2-8)", "4")
@@ -181,12 +182,11 @@ export async function runCalibratedQuantize(input: string, rest: string[], flags
   if (recipeOnly) throw new BitsmithError(`${recipeOnly[0]} belongs to llama.cpp's recipes (quantize <in> <out> <TYPE>), not to --method`, { field: recipeOnly[0] });
   if (rest.length < 1 || rest.length > 2) throw new BitsmithError("with --method the arguments are <in> <out> [threads]", { field: "arguments" });
   const out = rest[0]!;
-  const threads = rest[1] !== undefined ? integerOption(rest[1], "threads", 1, 256) : availableParallelism();
   if (path.resolve(out) === path.resolve(input)) throw new BitsmithError("input and output are the same file", { file: input });
   const { format, layout } = outputChoice(method, flags, out);
   const options = methodOptions(method, format, flags);
   const workDir = `${out.replace(/[/\\]+$/, "")}.partial`;
-  const kernels = await createNodeKernels({ threads });
+  const kernels = await kernelsFromFlags(flags, rest[1]);
   const started = performance.now();
   try {
     await withModel(input, flags.tokenizer, async (model) => {
