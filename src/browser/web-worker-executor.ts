@@ -7,7 +7,8 @@
  * Because of that blocking wait the calling thread must be a dedicated worker (browsers forbid Atomics.wait on
  * the main thread), which then owns these workers as nested workers, and the page must be cross-origin
  * isolated (see thread-support.ts). The constructor checks both and throws a BitsmithError saying which is
- * missing.
+ * missing. As in Node, a worker that dies in the middle of a task (e.g. out of memory) leaves the caller
+ * waiting: tasks catch their own errors, but nothing can tell a blocked thread that its worker is gone.
  */
 import { BitsmithError } from "../core/index.js";
 import { KernelControl } from "../kernels/kernel-control.js";
