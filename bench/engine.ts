@@ -1,6 +1,8 @@
 /**
  * Engine throughput on 1 and 2 threads (the Node kernels: WebAssembly SIMD with relaxed-SIMD FMA): evaluation (perplexity-style forward passes, logits for every position)
- * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s.
+ * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s. With onnxruntime-node
+ * installed, the synthetic model also runs on the native path ("synthetic2048_native" keys: large products on
+ * onnxruntime's MLAS); stories260K's products are too small for it.
  *  - stories260K (the reference GGUF, f32 and Q4_0): llama-perplexity's protocol at ctx 128 on ts-head20k;
  *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices,
  *    random weights generated in memory): one 128-token forward and a few generated tokens.
@@ -15,6 +17,7 @@ import "../src/codecs/index.js";
 import { LlamaEngine } from "../src/engine/index.js";
 import type { Kernels } from "../src/kernels/index.js";
 import { createNodeKernels } from "../src/node/kernels.js";
+import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
 import { evaluatePerplexity } from "../src/eval/index.js";
 import { openGgufModel } from "../src/formats/gguf/index.js";
 import { f32ToF16Row } from "../src/numeric/half.js";
@@ -104,7 +107,7 @@ function syntheticLlama(h: LlamaHParams, seed: number): ModelSource {
   return { format: "gguf", name: "synthetic-llama-2048", tensors, metadata: new Map(), info: { architecture: "llama", hparams: h }, close: async () => {} };
 }
 
-async function benchSynthetic(kernels: Kernels, out: Record<string, number>): Promise<void> {
+async function benchSynthetic(kernels: Kernels, out: Record<string, number>, label = "synthetic2048"): Promise<void> {
   const h = SYNTHETIC;
   const engine = await LlamaEngine.create(syntheticLlama(h, 1), { kernels });
   const t = kernels.threads;
@@ -115,8 +118,8 @@ async function benchSynthetic(kernels: Kernels, out: Record<string, number>): Pr
   let start = performance.now();
   await engine.forward(tokens);
   let seconds = (performance.now() - start) / 1000;
-  out[`synthetic2048.t${t}.eval_tokens_per_s`] = n / seconds;
-  out[`synthetic2048.t${t}.eval_gflops`] = forwardFlops(h, n, 0, n) / seconds / 1e9;
+  out[`${label}.t${t}.eval_tokens_per_s`] = n / seconds;
+  out[`${label}.t${t}.eval_gflops`] = forwardFlops(h, n, 0, n) / seconds / 1e9;
 
   const cache = engine.newCache(n + 8);
   await engine.forward(tokens.slice(0, 32), { caches: [cache], logits: "last" });
@@ -126,20 +129,27 @@ async function benchSynthetic(kernels: Kernels, out: Record<string, number>): Pr
   seconds = (performance.now() - start) / 1000;
   let flops = 0;
   for (let i = 0; i < steps; i++) flops += forwardFlops(h, 1, 32 + i, 1);
-  out[`synthetic2048.t${t}.generate_tokens_per_s`] = steps / seconds;
-  out[`synthetic2048.t${t}.generate_gflops`] = flops / seconds / 1e9;
+  out[`${label}.t${t}.generate_tokens_per_s`] = steps / seconds;
+  out[`${label}.t${t}.generate_gflops`] = flops / seconds / 1e9;
 }
 
 export async function benchEngine(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const threads of [1, 2]) {
-    const kernels = await createNodeKernels({ threads });
+    const kernels = await createNodeKernels({ threads, kind: "wasm" });
     try {
       await benchStories("f32", kernels, out);
       await benchStories("Q4_0", kernels, out);
       await benchSynthetic(kernels, out);
     } finally {
       await kernels.close();
+    }
+    if (!onnxRuntimeInstalled()) continue;
+    const native = await createNodeKernels({ threads, kind: "native" });
+    try {
+      await benchSynthetic(native, out, "synthetic2048_native");
+    } finally {
+      await native.close();
     }
   }
   return out;

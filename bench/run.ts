@@ -2,6 +2,7 @@
  * `npm run bench`: runs every benchmark and prints one JSON object (numbers keyed by benchmark and measure).
  * Select some with arguments: `npm run bench -- safetensors convert`.
  */
+import { benchBrowserKernels } from "./browser-kernels.js";
 import { benchCodecs } from "./codecs.js";
 import { benchConvert } from "./convert.js";
 import { benchEngine } from "./engine.js";
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<str
   quantize: benchQuantize,
   codecs: () => benchCodecs(),
   kernels: benchKernels,
+  "browser-kernels": benchBrowserKernels,
   engine: benchEngine,
   tokenizers: benchTokenizers,
   methods: benchMethods,
