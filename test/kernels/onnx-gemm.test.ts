@@ -10,6 +10,7 @@ import { requireCodec } from "../../src/codecs/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
 import { OnnxGemm, columnParts, onnxRuntimeInstalled } from "../../src/node/onnx-gemm.js";
+import { float64Product } from "../helpers/gemm-error-bound.js";
 
 const skip = !onnxRuntimeInstalled() && "onnxruntime-node is not installed";
 const open: Kernels[] = [];
@@ -23,22 +24,8 @@ async function nativeKernels(threads: number): Promise<Kernels> {
 
 /** C = A·Bᵀ in float64 and the bound (k + 2)·2⁻²⁴·Σ|a·b| per element (k multiply-adds, the copy, an addition). */
 function reference(m: number, n: number, k: number, a: Float32Array, lda: number, b: Float32Array): { c: Float64Array; bound: Float64Array } {
-  const c = new Float64Array(m * n);
-  const bound = new Float64Array(m * n);
-  for (let r = 0; r < m; r++) {
-    for (let o = 0; o < n; o++) {
-      let s = 0;
-      let t = 0;
-      for (let i = 0; i < k; i++) {
-        const p = a[r * lda + i]! * b[o * k + i]!;
-        s += p;
-        t += Math.abs(p);
-      }
-      c[r * n + o] = s;
-      bound[r * n + o] = (k + 2) * 2 ** -24 * t + 1e-30;
-    }
-  }
-  return { c, bound };
+  const { c, abs } = float64Product(m, n, k, a, 0, lda, b, 0, k);
+  return { c, bound: abs.map((t) => (k + 2) * 2 ** -24 * t + 1e-30) };
 }
 
 function assertClose(got: Float32Array, off: number, ld: number, m: number, n: number, want: { c: Float64Array; bound: Float64Array }, what: string): void {

@@ -12,7 +12,7 @@ import { requireCodec } from "../../src/codecs/index.js";
 import { ReferenceKernels, WasmKernels } from "../../src/kernels/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
-import { gemmErrorBound } from "../helpers/gemm-error-bound.js";
+import { float64Product as reference, gemmErrorBound } from "../helpers/gemm-error-bound.js";
 
 const open: Kernels[] = [];
 after(() => Promise.all(open.map((k) => k.close())));
@@ -21,26 +21,6 @@ async function kernels(threads: number, relaxed: boolean | "auto" = "auto"): Pro
   const k = await createNodeKernels({ threads, relaxed, kind: "wasm" });
   open.push(k);
   return k;
-}
-
-/** C = A·Bᵀ in float64, and Σ|a·b| per element for the error bound. */
-function reference(m: number, n: number, k: number, a: Float32Array, aOff: number, lda: number, b: Float32Array, bOff: number, ldb: number) {
-  const c = new Float64Array(m * n);
-  const abs = new Float64Array(m * n);
-  for (let r = 0; r < m; r++) {
-    for (let o = 0; o < n; o++) {
-      let s = 0;
-      let t = 0;
-      for (let i = 0; i < k; i++) {
-        const p = a[aOff + r * lda + i]! * b[bOff + o * ldb + i]!;
-        s += p;
-        t += Math.abs(p);
-      }
-      c[r * n + o] = s;
-      abs[r * n + o] = t;
-    }
-  }
-  return { c, abs };
 }
 
 function assertClose(got: ArrayLike<number>, gotOff: number, ldg: number, want: Float64Array, abs: Float64Array, m: number, n: number, k: number, what: string, float64 = false): void {
