@@ -8,9 +8,7 @@
 import type { LlamaHParams, ModelSource } from "../core/index.js";
 import { defaultKernels } from "../kernels/index.js";
 import type { Kernels } from "../kernels/index.js";
-import { addBiasRows, addInPlace, rmsNormRows } from "../kernels/vector-ops.js";
 import { causalAttention } from "./attention.js";
-import { roundF16 } from "./ggml-activations.js";
 import type { ForwardHooks } from "./hooks.js";
 import type { KvCache } from "./kv-cache.js";
 import { applyRope } from "./rope.js";
@@ -37,15 +35,18 @@ export interface LlamaBlockWeights {
 /** Loads a linear weight [rows × cols] by GGUF name. */
 export type LinearLoader = (name: string, rows: number, cols: number) => Promise<LinearWeight>;
 
-/** Block `layer`'s weights from a model in GGUF terms (see ggufView); linears through `linear`. */
-export async function loadLlamaBlockWeights(source: ModelSource, hp: LlamaHParams, layer: number, linear: LinearLoader): Promise<LlamaBlockWeights> {
+/**
+ * Block `layer`'s weights from a model in GGUF terms (see ggufView); linears through `linear`, norms and biases
+ * into the memory of `kernels` when given.
+ */
+export async function loadLlamaBlockWeights(source: ModelSource, hp: LlamaHParams, layer: number, linear: LinearLoader, kernels?: Kernels): Promise<LlamaBlockWeights> {
   const { hiddenSize: hidden, intermediateSize: ffn } = hp;
   const qDim = hp.numHeads * hp.headDim;
   const kvDim = hp.numKvHeads * hp.headDim;
   const p = `blk.${layer}.`;
-  const bias = async (name: string, n: number) => (source.tensors.some((t) => t.name === p + name) ? loadVector(source, p + name, n) : undefined);
+  const bias = async (name: string, n: number) => (source.tensors.some((t) => t.name === p + name) ? loadVector(source, p + name, n, kernels) : undefined);
   return {
-    attnNorm: await loadVector(source, p + "attn_norm.weight", hidden),
+    attnNorm: await loadVector(source, p + "attn_norm.weight", hidden, kernels),
     q: await linear(p + "attn_q.weight", qDim, hidden),
     k: await linear(p + "attn_k.weight", kvDim, hidden),
     v: await linear(p + "attn_v.weight", kvDim, hidden),
@@ -53,7 +54,7 @@ export async function loadLlamaBlockWeights(source: ModelSource, hp: LlamaHParam
     qBias: await bias("attn_q.bias", qDim),
     kBias: await bias("attn_k.bias", kvDim),
     vBias: await bias("attn_v.bias", kvDim),
-    ffnNorm: await loadVector(source, p + "ffn_norm.weight", hidden),
+    ffnNorm: await loadVector(source, p + "ffn_norm.weight", hidden, kernels),
     gate: await linear(p + "ffn_gate.weight", ffn, hidden),
     up: await linear(p + "ffn_up.weight", ffn, hidden),
     down: await linear(p + "ffn_down.weight", hidden, ffn),
@@ -118,8 +119,8 @@ export class BlockScratch {
 /** y [n × w.rows] = x [n × w.cols] · Wᵀ, after the input hook and the weight's activation rounding. */
 export async function applyLinear(w: LinearWeight, x: Float32Array, y: Float32Array, n: number, scratch: BlockScratch, hooks: ForwardHooks): Promise<void> {
   await hooks.onLinearInput?.(w.name, x, n, w.cols);
-  const input = w.activationRounding ? scratch.rounded : x;
-  w.activationRounding?.(x, scratch.rounded, n * w.cols);
+  const input = w.activationFormat ? scratch.rounded : x;
+  if (w.activationFormat) scratch.kernels.roundActivations(w.activationFormat, x, scratch.rounded, n * w.cols);
   scratch.kernels.matmul(input, n, w.matrix, y, w.accumulation);
 }
 
@@ -158,33 +159,34 @@ export async function forwardAttention(
   const rows = batch.rows;
   const linear = (lw: LinearWeight, x: Float32Array, y: Float32Array) => applyLinear(lw, x, y, rows, s, hooks);
 
-  rmsNormRows(h, rows, hidden, w.attnNorm, hp.rmsNormEps, s.xn);
+  const kernels = s.kernels;
+  kernels.rmsNorm(h, rows, hidden, w.attnNorm, hp.rmsNormEps, s.xn);
   await linear(w.q, s.xn, s.q);
   await linear(w.k, s.xn, s.k);
   await linear(w.v, s.xn, s.v);
-  if (w.qBias) addBiasRows(s.q, rows, qDim, w.qBias);
-  if (w.kBias) addBiasRows(s.k, rows, kvDim, w.kBias);
-  if (w.vBias) addBiasRows(s.v, rows, kvDim, w.vBias);
-  applyRope(rope, batch.angles, s.q, rows, qDim, numHeads, headDim);
-  applyRope(rope, batch.angles, s.k, rows, kvDim, numKvHeads, headDim);
+  if (w.qBias) kernels.addRows(s.q, rows, qDim, w.qBias);
+  if (w.kBias) kernels.addRows(s.k, rows, kvDim, w.kBias);
+  if (w.vBias) kernels.addRows(s.v, rows, kvDim, w.vBias);
+  applyRope(rope, batch.angles, s.q, rows, qDim, numHeads, headDim, kernels);
+  applyRope(rope, batch.angles, s.k, rows, kvDim, numKvHeads, headDim, kernels);
   for (let i = 0; i < batch.caches.length; i++) {
     const cache = batch.caches[i]!;
     cache.store(layer, s.k, s.v, batch.starts[i]!, batch.lengths[i]!, kvDim);
-    const roundToF16 = cache.type === "f16" ? roundF16 : undefined;
-    causalAttention({ numHeads, headDim, roundToF16, kernels: s.kernels }, s.q, s.attn, batch.starts[i]!, batch.lengths[i]!, qDim, cache, layer, batch.past[i]!);
+    const roundToF16 = cache.type === "f16" ? (x: Float32Array, out: Float32Array, count: number) => kernels.roundActivations("F16", x, out, count) : undefined;
+    causalAttention({ numHeads, headDim, roundToF16, kernels }, s.q, s.attn, batch.starts[i]!, batch.lengths[i]!, qDim, cache, layer, batch.past[i]!);
   }
   await linear(w.o, s.attn, s.proj);
-  addInPlace(h, s.proj, rows * hidden);
+  kernels.addRows(h, 1, rows * hidden, s.proj);
 }
 
 /** The block's second half: h += down(SwiGLU(gate(RMSNorm(h)), up(RMSNorm(h)))), for `rows` tokens. */
 export async function forwardMlp(hp: LlamaHParams, w: LlamaBlockWeights, h: Float32Array, rows: number, s: BlockScratch, hooks: ForwardHooks = {}): Promise<void> {
   const { hiddenSize: hidden, intermediateSize: ffn } = hp;
   const linear = (lw: LinearWeight, x: Float32Array, y: Float32Array) => applyLinear(lw, x, y, rows, s, hooks);
-  rmsNormRows(h, rows, hidden, w.ffnNorm, hp.rmsNormEps, s.xn);
+  s.kernels.rmsNorm(h, rows, hidden, w.ffnNorm, hp.rmsNormEps, s.xn);
   await linear(w.gate, s.xn, s.gate);
   await linear(w.up, s.xn, s.up);
   s.kernels.swiglu(s.gate, s.up, rows * ffn);
   await linear(w.down, s.gate, s.proj);
-  addInPlace(h, s.proj, rows * hidden);
+  s.kernels.addRows(h, 1, rows * hidden, s.proj);
 }

@@ -7,7 +7,7 @@
  * attention, Q·Kᵀ and P·V = P·(Vᵀ)ᵀ, are then the kernel's x · Wᵀ form.
  */
 import { BitsmithError } from "../core/index.js";
-import { roundF16 } from "./ggml-activations.js";
+import { roundF16 } from "../kernels/activation-rounding.js";
 
 /** Element type of the cache: f32, or f16 as llama.cpp's default cache (values rounded to fp16 when stored). */
 export type KvCacheType = "f32" | "f16";

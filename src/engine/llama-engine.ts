@@ -16,7 +16,6 @@ import type { LlamaHParams, ModelSource } from "../core/index.js";
 import { ggufView } from "../model/gguf-view.js";
 import { defaultKernels } from "../kernels/index.js";
 import type { Kernels } from "../kernels/index.js";
-import { rmsNormRows } from "../kernels/vector-ops.js";
 import { BlockScratch, applyLinear, forwardLlamaBlock, loadLlamaBlockWeights } from "./block.js";
 import type { BlockBatch, LlamaBlockWeights } from "./block.js";
 import type { ForwardHooks } from "./hooks.js";
@@ -113,8 +112,8 @@ export class LlamaEngine {
     const embedding = await linear("token_embd.weight", vocabSize, hidden);
     const output = outputName === "token_embd.weight" ? embedding : await linear(outputName, vocabSize, hidden);
     const layers: LlamaBlockWeights[] = [];
-    for (let l = 0; l < numLayers; l++) layers.push(await loadLlamaBlockWeights(source, hp, l, linear));
-    const outputNorm = await loadVector(source, "output_norm.weight", hidden);
+    for (let l = 0; l < numLayers; l++) layers.push(await loadLlamaBlockWeights(source, hp, l, linear, kernels));
+    const outputNorm = await loadVector(source, "output_norm.weight", hidden, kernels);
     const rope = await ropeConfig(source, hp, style, hasTensor("rope_freqs.weight"));
     return new LlamaEngine(source, hp, rope, options.kvCacheType ?? "f32", embedding, layers, outputNorm, output, kernels);
   }
@@ -168,14 +167,14 @@ export class LlamaEngine {
         positions[starts[s]! + i] = past[s]! + i;
       }
     });
-    const angles = ropeAngles(this.rope, positions);
+    const angles = ropeAngles(this.rope, positions, (n) => this.kernels.allocate(n));
 
     const scratch = new BlockScratch(hp, rows, this.kernels);
     try {
       return await this.runBlocks(sequences, h, { rows, starts, lengths: sequences.map((s) => s.length), past, caches, angles }, scratch, options);
     } finally {
       scratch.release();
-      this.kernels.release(h);
+      for (const buffer of [h, angles.cos, angles.sin]) this.kernels.release(buffer);
     }
   }
 
@@ -193,7 +192,7 @@ export class LlamaEngine {
     // Gather the rows whose logits were asked for, then the final norm and the output head on those only.
     const selected = sequences.map((seq) => selectPositions(options.logits ?? "all", seq.length));
     const outRows = selected.reduce((n, sel) => n + sel.count, 0);
-    const picked = new Float32Array(outRows * hidden);
+    const picked = this.kernels.allocate(outRows * hidden);
     const result: SequenceLogits[] = [];
     let row = 0;
     selected.forEach((sel, s) => {
@@ -203,9 +202,13 @@ export class LlamaEngine {
       row += sel.count;
     });
     const logits = new Float32Array(outRows * this.output.rows);
-    if (outRows > 0) {
-      rmsNormRows(picked, outRows, hidden, this.outputNorm, hp.rmsNormEps, picked);
-      await applyLinear(this.output, picked, logits, outRows, scratch, options);
+    try {
+      if (outRows > 0) {
+        this.kernels.rmsNorm(picked, outRows, hidden, this.outputNorm, hp.rmsNormEps, picked);
+        await applyLinear(this.output, picked, logits, outRows, scratch, options);
+      }
+    } finally {
+      this.kernels.release(picked);
     }
     return { logits, vocabSize: this.output.rows, sequences: result };
   }

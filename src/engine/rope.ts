@@ -10,9 +10,11 @@
  * linear scaling. Angles follow ggml: base^(-2/d) in float32, raised by repeated float multiplication.
  */
 import { BitsmithError } from "../core/index.js";
-import type { RopeScaling } from "../core/index.js";
+import { defaultKernels } from "../kernels/index.js";
+import type { Kernels } from "../kernels/index.js";
+import type { RopeStyle } from "../kernels/vector-ops.js";
 
-export type RopeStyle = "norm" | "neox";
+export type { RopeStyle } from "../kernels/vector-ops.js";
 
 export interface RopeConfig {
   style: RopeStyle;
@@ -44,10 +46,11 @@ export interface RopeAngles {
   sin: Float32Array;
 }
 
-export function ropeAngles(config: RopeConfig, positions: ArrayLike<number>): RopeAngles {
+/** `allocate` gives the two arrays (e.g. in the kernels' memory; default plain arrays). */
+export function ropeAngles(config: RopeConfig, positions: ArrayLike<number>, allocate: (n: number) => Float32Array = (n) => new Float32Array(n)): RopeAngles {
   const half = config.dims / 2;
-  const cos = new Float32Array(positions.length * half);
-  const sin = new Float32Array(positions.length * half);
+  const cos = allocate(positions.length * half);
+  const sin = allocate(positions.length * half);
   const thetaScale = Math.fround(Math.pow(config.base, -2 / config.dims));
   for (let p = 0; p < positions.length; p++) {
     let theta = Math.fround(positions[p]!);
@@ -64,26 +67,8 @@ export function ropeAngles(config: RopeConfig, positions: ArrayLike<number>): Ro
 
 /**
  * Rotates `heads` heads of size `headDim` in each of `rows` rows of x (row stride `stride`, row r at
- * angles row r), in place.
+ * angles row r), in place, with `kernels` (vector-ops.ts's ropeRows is the arithmetic).
  */
-export function applyRope(config: RopeConfig, angles: RopeAngles, x: Float32Array, rows: number, stride: number, heads: number, headDim: number): void {
-  const half = config.dims / 2;
-  // norm: partner of element 2i is 2i+1; neox: partner of i is i + dims/2.
-  const step = config.style === "norm" ? 2 : 1;
-  const gap = config.style === "norm" ? 1 : half;
-  for (let r = 0; r < rows; r++) {
-    const a = r * half;
-    for (let h = 0; h < heads; h++) {
-      const base = r * stride + h * headDim;
-      for (let i = 0; i < half; i++) {
-        const j = base + i * step;
-        const c = angles.cos[a + i]!;
-        const s = angles.sin[a + i]!;
-        const x0 = x[j]!;
-        const x1 = x[j + gap]!;
-        x[j] = x0 * c - x1 * s;
-        x[j + gap] = x0 * s + x1 * c;
-      }
-    }
-  }
+export function applyRope(config: RopeConfig, angles: RopeAngles, x: Float32Array, rows: number, stride: number, heads: number, headDim: number, kernels: Kernels = defaultKernels()): void {
+  kernels.rope(x, rows, stride, { style: config.style, count: heads, size: headDim, dims: config.dims }, angles.cos, angles.sin);
 }

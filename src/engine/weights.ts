@@ -14,8 +14,8 @@ import type { ModelSource, TensorRef } from "../core/index.js";
 import { toFloat32 } from "../codecs/convert.js";
 import type { Accumulation, Kernels, WeightMatrix } from "../kernels/kernels.js";
 import type { WeightRowReader } from "../kernels/matmul.js";
-import { ggmlAccumulation, ggmlActivationRounding } from "./ggml-activations.js";
-import type { ActivationRounding } from "./ggml-activations.js";
+import type { ActivationFormat } from "../kernels/activation-rounding.js";
+import { ggmlAccumulation, ggmlActivationFormat } from "./ggml-activations.js";
 
 export const AUTO_CACHE_BYTES = 512 * 1024 * 1024;
 
@@ -33,8 +33,8 @@ export interface LinearWeight {
   readonly matrix: WeightMatrix;
   /** Decodes one row into `out` (the embedding lookup). */
   readRow(row: number, out: Float32Array, outOffset: number): void;
-  /** How llama.cpp rounds the activations this matrix multiplies (see ggml-activations.ts), if at all. */
-  readonly activationRounding?: ActivationRounding;
+  /** The format llama.cpp rounds the activations this matrix multiplies to (see ggml-activations.ts), if any. */
+  readonly activationFormat?: ActivationFormat;
   /** How the matmul sums products (default float32; see ggmlAccumulation). */
   readonly accumulation?: Accumulation;
 }
@@ -54,14 +54,17 @@ function checkShape(source: ModelSource, t: TensorRef, expected: readonly number
   if (!same) throw tensorError(source, t.name, `has shape [${t.shape.join(", ")}], expected [${expected.join(", ")}]`);
 }
 
-/** Reads a vector (norm weight, bias, rope factors) of `length` values as float32. */
-export async function loadVector(source: ModelSource, name: string, length: number): Promise<Float32Array> {
+/**
+ * Reads a vector (norm weight, bias, rope factors) of `length` values as float32, into memory of `kernels`
+ * when given (so they use it in place).
+ */
+export async function loadVector(source: ModelSource, name: string, length: number, kernels?: Kernels): Promise<Float32Array> {
   const t = requireTensor(source, name);
   const elements = t.shape.reduce((a, b) => a * b, 1);
   if (elements !== length || (t.shape.length !== 1 && t.shape.some((d, i) => i < t.shape.length - 1 && d !== 1))) {
     throw tensorError(source, name, `has shape [${t.shape.join(", ")}], expected [${length}]`);
   }
-  return toFloat32(await t.read(), t.type, length);
+  return toFloat32(await t.read(), t.type, length, kernels?.allocate(length));
 }
 
 class StoredLinearWeight implements LinearWeight {
@@ -75,7 +78,7 @@ class StoredLinearWeight implements LinearWeight {
     readonly cols: number,
     private readonly tensor: TensorRef,
     private readonly bytes: Uint8Array,
-    readonly activationRounding: ActivationRounding | undefined,
+    readonly activationFormat: ActivationFormat | undefined,
     readonly accumulation: Accumulation,
   ) {
     this.rowBytes = (cols / tensor.type.blockSize) * tensor.type.typeSize;
@@ -103,7 +106,7 @@ export class Float32LinearWeight implements LinearWeight {
     readonly rows: number,
     readonly cols: number,
     private readonly values: Float32Array,
-    readonly activationRounding?: ActivationRounding,
+    readonly activationFormat?: ActivationFormat,
     readonly accumulation: Accumulation = "float32",
   ) {
     this.readRows = (first) => ({ data: this.values, offset: first * this.cols });
@@ -134,7 +137,7 @@ export async function loadLinearWeight(source: ModelSource, name: string, rows: 
   if (cols % t.type.blockSize !== 0) throw tensorError(source, name, `row length ${cols} is not a multiple of the ${t.type.name} block size ${t.type.blockSize}`);
   if (!t.type.float && !t.type.quantized) throw tensorError(source, name, `type ${t.type.name} is not a floating-point or quantized type`);
   const read = await t.read();
-  const rounding = options.ggmlActivations ? ggmlActivationRounding(t.type) : undefined;
+  const rounding = options.ggmlActivations ? ggmlActivationFormat(t.type) : undefined;
   const accumulation = options.ggmlActivations ? ggmlAccumulation(t.type) : "float32";
   const kernels = options.kernels;
   if (t.type.name === "F32" && !kernels && read.byteOffset % 4 === 0) {

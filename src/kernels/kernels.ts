@@ -8,7 +8,10 @@
 import type { TensorTypeInfo } from "../core/index.js";
 import { toFloat32 } from "../codecs/convert.js";
 import { gemmNT } from "./matmul.js";
-import { softmaxInPlace, swigluInPlace } from "./vector-ops.js";
+import { roundActivationsReference } from "./activation-rounding.js";
+import type { ActivationFormat } from "./activation-rounding.js";
+import { addRows, rmsNormRows, ropeRows, softmaxInPlace, swigluInPlace } from "./vector-ops.js";
+import type { RopeHeads } from "./vector-ops.js";
 
 /** A weight matrix [rows × cols] as stored: rows of `type` (F32 values, F16, or ggml blocks), row-major. */
 export interface WeightMatrix {
@@ -57,6 +60,20 @@ export interface Kernels {
   softmaxCausal(scores: Float32Array, offset: number, rows: number, cols: number, scale: number, first: number): void;
   /** gate[i] = silu(gate[i]) · up[i] for i < count (vector-ops.ts's swigluInPlace). */
   swiglu(gate: Float32Array, up: Float32Array, count: number): void;
+  /**
+   * RMSNorm of `rows` rows of `dim` values into out (may be x) with llama.cpp's arithmetic (vector-ops.ts's
+   * rmsNormRows).
+   */
+  rmsNorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number, out: Float32Array): void;
+  /** RoPE: rotates the heads of `rows` rows of x (row stride `stride`) in place (vector-ops.ts's ropeRows). */
+  rope(x: Float32Array, rows: number, stride: number, heads: RopeHeads, cos: Float32Array, sin: Float32Array): void;
+  /** x [rows × cols] += y [cols] in every row (vector-ops.ts's addRows). */
+  addRows(x: Float32Array, rows: number, cols: number, y: Float32Array): void;
+  /**
+   * Rounds `count` activations (a multiple of the format's block) from x into out (may be x) to the values
+   * llama.cpp's dot products see in `format` (activation-rounding.ts).
+   */
+  roundActivations(format: ActivationFormat, x: Float32Array, out: Float32Array, count: number): void;
   /**
    * A zeroed float32 buffer the kernels read and write without copying. Its memory is given back by release,
    * or when the returned view is garbage-collected: hold that very view (views made from it do not count)
@@ -119,6 +136,22 @@ export class ReferenceKernels implements Kernels {
 
   swiglu(gate: Float32Array, up: Float32Array, count: number): void {
     swigluInPlace(gate, up, count);
+  }
+
+  rmsNorm(x: Float32Array, rows: number, dim: number, weight: Float32Array, eps: number, out: Float32Array): void {
+    rmsNormRows(x, rows, dim, weight, eps, out);
+  }
+
+  rope(x: Float32Array, rows: number, stride: number, heads: RopeHeads, cos: Float32Array, sin: Float32Array): void {
+    ropeRows(x, rows, stride, heads, cos, sin);
+  }
+
+  addRows(x: Float32Array, rows: number, cols: number, y: Float32Array): void {
+    addRows(x, rows, cols, y);
+  }
+
+  roundActivations(format: ActivationFormat, x: Float32Array, out: Float32Array, count: number): void {
+    roundActivationsReference(format, x, out, count);
   }
 
   allocate(count: number): Float32Array {

@@ -51,15 +51,54 @@ export function swigluInPlace(gate: Float32Array, up: Float32Array, count: numbe
   }
 }
 
-/** x[i] += y[i]. */
-export function addInPlace(x: Float32Array, y: Float32Array, count: number): void {
-  for (let i = 0; i < count; i++) x[i] = x[i]! + y[i]!;
-}
-
-/** Adds `bias` (length `cols`) to every row of x [rows × cols]. */
-export function addBiasRows(x: Float32Array, rows: number, cols: number, bias: Float32Array): void {
+/**
+ * Adds `y` (length `cols`) to every row of x [rows × cols]: a residual sum with rows = 1, a bias otherwise.
+ * Float32 sums (the double sum rounded once, as a float32 addition).
+ */
+export function addRows(x: Float32Array, rows: number, cols: number, y: Float32Array): void {
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
-    for (let i = 0; i < cols; i++) x[o + i] = x[o + i]! + bias[i]!;
+    for (let i = 0; i < cols; i++) x[o + i] = x[o + i]! + y[i]!;
+  }
+}
+
+/** RoPE's pairing of a head's values, by llama.cpp's rope type names. */
+export type RopeStyle = "norm" | "neox";
+
+/** The heads of each row RoPE rotates. */
+export interface RopeHeads {
+  /** "norm" rotates pairs (x[2i], x[2i+1]), "neox" pairs (x[i], x[i + dims/2]). */
+  readonly style: RopeStyle;
+  readonly count: number;
+  /** Values per head. */
+  readonly size: number;
+  /** Rotated values at the start of each head (even, at most size). */
+  readonly dims: number;
+}
+
+/**
+ * Rotates the heads of `rows` rows of x (row r at r · stride) in place, pair i of every head of row r by the
+ * angle whose cos and sin are at r · dims/2 + i. Each result is one float64 expression of the float32 inputs
+ * (x0·c − x1·s, x0·s + x1·c) rounded to float32.
+ */
+export function ropeRows(x: Float32Array, rows: number, stride: number, heads: RopeHeads, cos: Float32Array, sin: Float32Array): void {
+  const half = heads.dims / 2;
+  // norm: partner of element 2i is 2i+1; neox: partner of i is i + dims/2.
+  const step = heads.style === "norm" ? 2 : 1;
+  const gap = heads.style === "norm" ? 1 : half;
+  for (let r = 0; r < rows; r++) {
+    const a = r * half;
+    for (let h = 0; h < heads.count; h++) {
+      const base = r * stride + h * heads.size;
+      for (let i = 0; i < half; i++) {
+        const j = base + i * step;
+        const c = cos[a + i]!;
+        const s = sin[a + i]!;
+        const x0 = x[j]!;
+        const x1 = x[j + gap]!;
+        x[j] = x0 * c - x1 * s;
+        x[j + gap] = x0 * s + x1 * c;
+      }
+    }
   }
 }

@@ -19,6 +19,7 @@
  */
 import { FunctionBuilder, encodeModule, f32, f32x4, f64, f64x2, i32 } from "./wasm-emitter.js";
 import type { Expr, Local, MemoryImport } from "./wasm-emitter.js";
+import { activationRoundingFunctions } from "./activation-rounding-module.js";
 import { decodeFunctions } from "./decode-module.js";
 import { rowOpFunctions } from "./row-ops-module.js";
 
@@ -401,5 +402,5 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
     f64TileFunction("direct"),
   ];
   const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6 };
-  return encodeModule(options.memory, [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions()]);
+  return encodeModule(options.memory, [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions(), ...activationRoundingFunctions()]);
 }

@@ -186,6 +186,9 @@ export const f64 = {
   add: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.add"), check(b, "f64", "f64.add")], (out) => out.byte(0xa0)),
   mul: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.mul"), check(b, "f64", "f64.mul")], (out) => out.byte(0xa2)),
   div: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.div"), check(b, "f64", "f64.div")], (out) => out.byte(0xa3)),
+  sub: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.sub"), check(b, "f64", "f64.sub")], (out) => out.byte(0xa1)),
+  sqrt: (a: Expr) => expr("f64", [check(a, "f64", "f64.sqrt")], (out) => out.byte(0x9f)),
+  convertI32S: (a: Expr) => expr("f64", [check(a, "i32", "f64.convert_i32_s")], (out) => out.byte(0xb7)),
   promote: (a: Expr) => expr("f64", [check(a, "f32", "f64.promote_f32")], (out) => out.byte(0xbb)),
 };
 
@@ -240,6 +243,8 @@ export const f32x4 = {
   const: (v: number): Expr => ({ type: "v128", emit: (out) => (simdOp(0x0c)(out), out.append(new Uint8Array(Float32Array.of(v, v, v, v).buffer))) }),
   /** Round toward zero. */
   trunc: f32x4Unary(0x69),
+  /** Round to the nearest integer, ties to even (keeps the sign of a zero result). */
+  nearest: f32x4Unary(0x6a),
   abs: f32x4Unary(0xe0),
   neg: f32x4Unary(0xe1),
   sqrt: f32x4Unary(0xe3),
