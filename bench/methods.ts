@@ -9,6 +9,8 @@
  *    row), and RTN/GPTQ/AWQ with ggml Q4_0 rounding (ffn_down in F16): seconds, bits per weight over the block
  *    linears, and held-out perplexity (GPTQ's protocol, 400 windows of 128 tokens of tinystories-niklas6 after
  *    its first 20465 bytes, which are ts-head20k).
+ * The layer runs on the WebAssembly kernels ("layer4096_" keys) and, with onnxruntime-node installed, on the
+ * native path too ("layer4096_native_": its float32 products, the Hessian and AWQ's search, go native).
  * Run directly: node dist/bench/methods.js
  */
 import { readFileSync } from "node:fs";
@@ -24,6 +26,7 @@ import type { CalibratedMethod, WeightFormat } from "../src/methods/index.js";
 import { openGgufModel } from "../src/formats/gguf/index.js";
 import type { Kernels } from "../src/kernels/index.js";
 import { createNodeKernels } from "../src/node/kernels.js";
+import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
 import { nodeFileSystem } from "../src/node/fs.js";
 import { createModelTokenizer } from "../src/tokenizer/index.js";
 
@@ -31,7 +34,7 @@ const REFERENCE = process.env.BITSMITH_SHARED_DATA ? path.join(process.env.BITSM
 
 const seconds = (t0: number) => Number(((performance.now() - t0) / 1000).toFixed(2));
 
-async function benchLayer(kernels: Kernels, out: Record<string, number>): Promise<void> {
+async function benchLayer(kernels: Kernels, out: Record<string, number>, label = "layer4096"): Promise<void> {
   const rows = 4096;
   const cols = 4096;
   const chunk = 512;
@@ -66,15 +69,15 @@ async function benchLayer(kernels: Kernels, out: Record<string, number>): Promis
     stats.add(x, chunk);
     accumulate += performance.now() - t0;
   }
-  out.layer4096_tokens = chunks * chunk;
-  out.layer4096_hessian_s = Number((accumulate / 1000).toFixed(2));
-  out.layer4096_generate_inputs_s = Number((generate / 1000).toFixed(2));
+  out[`${label}_tokens`] = chunks * chunk;
+  out[`${label}_hessian_s`] = Number((accumulate / 1000).toFixed(2));
+  out[`${label}_generate_inputs_s`] = Number((generate / 1000).toFixed(2));
   const h = hessian.hessian();
 
   const format: WeightFormat = { kind: "integer", scheme: { bits: 4, groupSize: 128, symmetric: true } };
   let t0 = performance.now();
   gptqQuantize("layer", w, rows, cols, h, { format });
-  out.layer4096_gptq_s = seconds(t0);
+  out[`${label}_gptq_s`] = seconds(t0);
 
   t0 = performance.now();
   const layer = { name: "layer", w: w.slice(), rows, cols };
@@ -89,7 +92,7 @@ async function benchLayer(kernels: Kernels, out: Record<string, number>): Promis
   for (let i = 0; i < sample.length; i++) sample[i] = sample[i]! / scales[i % cols]!;
   clipWeights(layer, cols, sample, AWQ_CLIP_TOKENS, format);
   rtnQuantize("layer", layer.w, rows, cols, format);
-  out.layer4096_awq_s = seconds(t0);
+  out[`${label}_awq_s`] = seconds(t0);
 }
 
 /** Perplexity on held-out text: the rest of tinystories-niklas6 after ts-head20k (its first 20465 bytes). */
@@ -129,13 +132,20 @@ async function benchStories(kernels: Kernels, out: Record<string, number>): Prom
 }
 
 export async function benchMethods(): Promise<Record<string, number>> {
-  const kernels = await createNodeKernels();
+  const kernels = await createNodeKernels({ kind: "wasm" });
   const out: Record<string, number> = { threads: kernels.threads };
   try {
     await benchStories(kernels, out);
     await benchLayer(kernels, out);
   } finally {
     await kernels.close();
+  }
+  if (!onnxRuntimeInstalled()) return out;
+  const native = await createNodeKernels({ kind: "native" });
+  try {
+    await benchLayer(native, out, "layer4096_native");
+  } finally {
+    await native.close();
   }
   return out;
 }
