@@ -20,10 +20,11 @@ const WORKER_URL = new URL("./onnx-gemm-worker.js", import.meta.url);
 /** Columns of a slice are a multiple of this (see the header). */
 const SLICE_COLUMNS = 128;
 /**
- * Smallest product worth a native call: a call costs a round trip to the workers (~0.1 ms) and MLAS packs B
- * for every call, which few rows of A do not pay back (GEMV stays on WebAssembly, which is as fast there).
+ * Smallest product worth a native call: a call costs a round trip to the workers (~0.1 ms), copies of the operands
+ * and MLAS's packing of B, which few rows of A do not pay back. Measured on 2048 × 2048 weights: WebAssembly is
+ * faster up to 32 rows (F16 weights: 50 vs 25-43 GFLOP/s on 2 threads), native from 64 (60-88 vs 51-56).
  */
-const MIN_ROWS = 16;
+const MIN_ROWS = 64;
 const MIN_MACS = 1 << 24;
 
 /** C = A · Bᵀ with A [m, k] and B [n, k], every dimension symbolic. */
