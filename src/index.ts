@@ -33,3 +33,6 @@ export * from "./formats/onnx/index.js";
 export * from "./merge/index.js";
 export * from "./calibrate/index.js";
 export * from "./methods/index.js";
+export * from "./kernels/index.js";
+export * from "./engine/index.js";
+export * from "./eval/index.js";
