@@ -4,7 +4,8 @@
  * installed, the synthetic model also runs on the native path ("synthetic2048_native" keys: large products on
  * onnxruntime's MLAS); stories260K's products are too small for it.
  *  - stories260K (the reference GGUF, f32 and Q4_0): llama-perplexity's protocol at ctx 128 on ts-head20k;
- *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices,
+ *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices, and
+ *    the same with Q4_0 matrices ("synthetic2048_q4_0": llama.cpp's 8-bit activations, float64 sums),
  *    random weights generated in memory): one 128-token forward and a few generated tokens.
  * FLOPs count the useful multiply-adds (2 per weight per token, causal attention's n(n+1)/2 score pairs).
  * Run directly: node dist/bench/engine.js
@@ -13,14 +14,13 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { MemoryByteSource, SeededRandom, tensorType } from "../src/core/index.js";
 import type { LlamaHParams, ModelSource, TensorRef, TensorTypeInfo } from "../src/core/index.js";
-import "../src/codecs/index.js";
+import { requireCodec } from "../src/codecs/index.js";
 import { LlamaEngine } from "../src/engine/index.js";
 import type { Kernels } from "../src/kernels/index.js";
 import { createNodeKernels } from "../src/node/kernels.js";
 import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
 import { evaluatePerplexity } from "../src/eval/index.js";
 import { openGgufModel } from "../src/formats/gguf/index.js";
-import { f32ToF16Row } from "../src/numeric/half.js";
 import { nodeFileSystem } from "../src/node/fs.js";
 
 const REFERENCE = process.env.BITSMITH_SHARED_DATA ? path.join(process.env.BITSMITH_SHARED_DATA, "reference") : path.resolve("../shared/data/reference");
@@ -66,15 +66,15 @@ const SYNTHETIC: LlamaHParams = {
   attentionBias: false,
 };
 
-/** An in-memory GGUF-named Llama with random weights (F16 matrices, F32 norms). */
-function syntheticLlama(h: LlamaHParams, seed: number): ModelSource {
+/** An in-memory GGUF-named Llama with random weights (matrices of `matrixType`, F32 norms). */
+function syntheticLlama(h: LlamaHParams, seed: number, matrixType = "F16"): ModelSource {
   const rnd = new SeededRandom(seed);
-  const F16 = tensorType("F16")!;
+  const matrix = tensorType(matrixType)!;
   const F32 = tensorType("F32")!;
   const tensor = (name: string, shape: number[], type: TensorTypeInfo, fill: (n: number) => Float32Array): TensorRef => {
     const n = shape.reduce((a, b) => a * b, 1);
     const values = fill(n);
-    const bytes = type === F32 ? new Uint8Array(values.buffer) : new Uint8Array(f32ToF16Row(values, new Uint16Array(n)).buffer);
+    const bytes = type === F32 ? new Uint8Array(values.buffer) : requireCodec(type.name).quantize(values, n / shape.at(-1)!, shape.at(-1)!);
     const src = new MemoryByteSource(bytes, name);
     return { name, type, shape, byteLength: bytes.length, read: async (o = 0, l = bytes.length - o) => src.read(o, l) };
   };
@@ -88,28 +88,28 @@ function syntheticLlama(h: LlamaHParams, seed: number): ModelSource {
   const ones = (n: number) => new Float32Array(n).fill(1);
   const q = h.numHeads * h.headDim;
   const kv = h.numKvHeads * h.headDim;
-  const tensors = [tensor("token_embd.weight", [h.vocabSize, h.hiddenSize], F16, (n) => weights(n, 1))];
+  const tensors = [tensor("token_embd.weight", [h.vocabSize, h.hiddenSize], matrix, (n) => weights(n, 1))];
   for (let l = 0; l < h.numLayers; l++) {
     const p = `blk.${l}.`;
     tensors.push(
       tensor(p + "attn_norm.weight", [h.hiddenSize], F32, ones),
-      tensor(p + "attn_q.weight", [q, h.hiddenSize], F16, weights),
-      tensor(p + "attn_k.weight", [kv, h.hiddenSize], F16, weights),
-      tensor(p + "attn_v.weight", [kv, h.hiddenSize], F16, weights),
-      tensor(p + "attn_output.weight", [h.hiddenSize, q], F16, weights),
+      tensor(p + "attn_q.weight", [q, h.hiddenSize], matrix, weights),
+      tensor(p + "attn_k.weight", [kv, h.hiddenSize], matrix, weights),
+      tensor(p + "attn_v.weight", [kv, h.hiddenSize], matrix, weights),
+      tensor(p + "attn_output.weight", [h.hiddenSize, q], matrix, weights),
       tensor(p + "ffn_norm.weight", [h.hiddenSize], F32, ones),
-      tensor(p + "ffn_gate.weight", [h.intermediateSize, h.hiddenSize], F16, weights),
-      tensor(p + "ffn_up.weight", [h.intermediateSize, h.hiddenSize], F16, weights),
-      tensor(p + "ffn_down.weight", [h.hiddenSize, h.intermediateSize], F16, weights),
+      tensor(p + "ffn_gate.weight", [h.intermediateSize, h.hiddenSize], matrix, weights),
+      tensor(p + "ffn_up.weight", [h.intermediateSize, h.hiddenSize], matrix, weights),
+      tensor(p + "ffn_down.weight", [h.hiddenSize, h.intermediateSize], matrix, weights),
     );
   }
-  tensors.push(tensor("output_norm.weight", [h.hiddenSize], F32, ones), tensor("output.weight", [h.vocabSize, h.hiddenSize], F16, weights));
+  tensors.push(tensor("output_norm.weight", [h.hiddenSize], F32, ones), tensor("output.weight", [h.vocabSize, h.hiddenSize], matrix, weights));
   return { format: "gguf", name: "synthetic-llama-2048", tensors, metadata: new Map(), info: { architecture: "llama", hparams: h }, close: async () => {} };
 }
 
-async function benchSynthetic(kernels: Kernels, out: Record<string, number>, label = "synthetic2048"): Promise<void> {
+async function benchSynthetic(kernels: Kernels, out: Record<string, number>, label = "synthetic2048", matrixType = "F16"): Promise<void> {
   const h = SYNTHETIC;
-  const engine = await LlamaEngine.create(syntheticLlama(h, 1), { kernels });
+  const engine = await LlamaEngine.create(syntheticLlama(h, 1, matrixType), { kernels });
   const t = kernels.threads;
   const n = 128;
   const rnd = new SeededRandom(2);
@@ -144,6 +144,7 @@ export async function benchEngine(): Promise<Record<string, number>> {
       await benchStories("f32", kernels, out);
       await benchStories("Q4_0", kernels, out);
       await benchSynthetic(kernels, out);
+      await benchSynthetic(kernels, out, "synthetic2048_q4_0", "Q4_0");
     } finally {
       await kernels.close();
     }
