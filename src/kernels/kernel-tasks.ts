@@ -8,6 +8,9 @@ import type { TensorTypeInfo } from "../core/index.js";
 import { toFloat32 } from "../codecs/convert.js";
 import { WASM_DECODERS } from "./wasm/decode-module.js";
 import { GEMM_ACCUMULATE, GEMM_F64 } from "./wasm/gemm-module.js";
+import { runLinalgF64Task } from "./linalg-f64-tasks.js";
+import type { LinalgF64Task } from "./linalg-f64-tasks.js";
+import type { LinalgF64Exports } from "./wasm/linalg-f64-module.js";
 
 /** C [m × n] (+)= A · Bᵀ; addresses in bytes, leading dimensions in elements. */
 export interface GemmTask {
@@ -50,7 +53,7 @@ export interface DecodeTask {
   readonly count: number;
 }
 
-export type KernelTask = GemmTask | DecodeGemmTask | DecodeTask;
+export type KernelTask = GemmTask | DecodeGemmTask | DecodeTask | LinalgF64Task;
 
 /** The exports of the generated kernel module (see wasm/gemm-module.ts and wasm/decode-module.ts). */
 export interface KernelExports {
@@ -83,6 +86,10 @@ export function decodeRows(exports: KernelExports, memory: WebAssembly.Memory, t
 export function runKernelTask(exports: KernelExports, memory: WebAssembly.Memory, task: KernelTask): void {
   if (task.kind === "decode") {
     decodeRows(exports, memory, tensorType(task.type)!, task.src, task.dst, task.count);
+    return;
+  }
+  if (task.kind === "gemm-f64" || task.kind === "f64-triangular-product") {
+    runLinalgF64Task(exports as unknown as LinalgF64Exports, task);
     return;
   }
   const flags = (task.accumulate ? GEMM_ACCUMULATE : 0) | (task.float64 ? GEMM_F64 : 0);

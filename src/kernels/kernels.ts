@@ -12,6 +12,7 @@ import { roundActivationsReference } from "./activation-rounding.js";
 import type { ActivationFormat } from "./activation-rounding.js";
 import { addRows, rmsNormRows, ropeRows, softmaxInPlace, swigluInPlace } from "./vector-ops.js";
 import type { RopeHeads } from "./vector-ops.js";
+import { upperCholeskyOfInverseInPlace } from "./linalg-f64.js";
 
 /** A weight matrix [rows × cols] as stored: rows of `type` (F32 values, F16, or ggml blocks), row-major. */
 export interface WeightMatrix {
@@ -74,6 +75,12 @@ export interface Kernels {
    * llama.cpp's dot products see in `format` (activation-rounding.ts).
    */
   roundActivations(format: ActivationFormat, x: Float32Array, out: Float32Array, count: number): void;
+  /**
+   * GPTQ's inverse-Hessian factor, in place: the upper-triangular U with Uᵀ·U = A⁻¹ for the symmetric positive
+   * definite n × n row-major float64 `a`; false (and `a` partly overwritten or unchanged) when A is not
+   * (numerically) positive definite. linalg-f64.ts's upperCholeskyOfInverseInPlace is the reference.
+   */
+  upperCholeskyOfInverse(a: Float64Array, n: number): boolean;
   /**
    * A zeroed float32 buffer the kernels read and write without copying. Its memory is given back by release,
    * or when the returned view is garbage-collected: hold that very view (views made from it do not count)
@@ -152,6 +159,10 @@ export class ReferenceKernels implements Kernels {
 
   roundActivations(format: ActivationFormat, x: Float32Array, out: Float32Array, count: number): void {
     roundActivationsReference(format, x, out, count);
+  }
+
+  upperCholeskyOfInverse(a: Float64Array, n: number): boolean {
+    return upperCholeskyOfInverseInPlace(a, n);
   }
 
   allocate(count: number): Float32Array {

@@ -26,6 +26,7 @@ import type { ActivationRoundingExports } from "./wasm/activation-rounding-modul
 import type { RowOpExports } from "./wasm/row-ops-module.js";
 import type { RopeHeads } from "./vector-ops.js";
 import { detectWasmSimd } from "./wasm/simd-support.js";
+import { blockedUpperCholeskyOfInverse } from "./linalg-f64-blocked.js";
 
 /** Below this many multiply-adds a call runs on the calling thread alone (a worker round trip costs ~0.1 ms). */
 const PARALLEL_MIN_MACS = 1 << 21;
@@ -227,6 +228,11 @@ export class WasmKernels implements Kernels {
     else if (format === "Q8_K") e.round_q8_k(xa, oa, count / 256);
     else if (format === "F16") e.round_f16(xa, oa, count);
     else e.round_bf16(xa, oa, count);
+  }
+
+  /** Blocked, float64 SIMD over the threads (linalg-f64-blocked.ts); `a` outside the kernels' memory is copied in and back. */
+  upperCholeskyOfInverse(a: Float64Array, n: number): boolean {
+    return blockedUpperCholeskyOfInverse({ memory: this.memory, threads: this.threads, allocate: (bytes) => this.mustAllocate(bytes), run: (tasks) => this.run(tasks) }, a, n);
   }
 
   matmul(x: Float32Array, rows: number, w: WeightMatrix, y: Float32Array, accumulation: Accumulation = "float32"): void {

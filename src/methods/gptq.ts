@@ -26,7 +26,6 @@ import { BitsmithError } from "../core/index.js";
 import type { Codec } from "../codecs/index.js";
 import { defaultKernels } from "../kernels/index.js";
 import type { Kernels } from "../kernels/index.js";
-import { upperCholeskyOfInverseInPlace } from "../kernels/linalg-f64.js";
 import type { QuantizedLinear } from "../formats/quantized-hf/index.js";
 import { groupParams, quantizeCode } from "./integer-scheme.js";
 import type { GroupParams, IntegerScheme } from "./integer-scheme.js";
@@ -48,7 +47,7 @@ export interface GptqOptions {
   readonly staticGroups?: boolean;
   /** [rows × cols], 1 = keep this weight in fp16 (outlier-aware mixed precision). Integer groups only. */
   readonly outlierMask?: Uint8Array;
-  /** Kernels for the lazy batch updates (default: the single-threaded defaults). */
+  /** Kernels for the inverse-Hessian factor and the lazy batch updates (default: the single-threaded defaults). */
   readonly kernels?: Kernels;
 }
 
@@ -69,14 +68,14 @@ function descendingOrder(values: Float64Array): Int32Array {
 }
 
 /** Damps H (a copy) and returns U with Uᵀ·U = (H + λI)⁻¹, raising λ until H + λI is positive definite. */
-function inverseFactor(h: Float64Array, n: number, dampPercent: number, increment: number, name: string): { u: Float64Array; damp: number } {
+function inverseFactor(h: Float64Array, n: number, dampPercent: number, increment: number, name: string, kernels: Kernels): { u: Float64Array; damp: number } {
   let mean = 0;
   for (let i = 0; i < n; i++) mean += h[i * n + i]!;
   mean /= n;
   for (let damp = dampPercent; damp > 0 && damp < 1; damp += increment) {
     const u = Float64Array.from(h);
     for (let i = 0; i < n; i++) u[i * n + i] = u[i * n + i]! + damp * mean;
-    if (upperCholeskyOfInverseInPlace(u, n)) return { u, damp };
+    if (kernels.upperCholeskyOfInverse(u, n)) return { u, damp };
     if (increment <= 0) break;
   }
   throw new BitsmithError(`the Hessian is not positive definite even with dampening up to 1 (percdamp ${dampPercent}): use more calibration samples`, { field: name });
@@ -149,7 +148,8 @@ export function gptqQuantize(name: string, w: Float32Array, rows: number, cols: 
   }
   const col = (i: number) => (perm ? perm[i]! : i);
 
-  const { u, damp } = inverseFactor(hp, cols, options.dampPercent ?? 0.01, options.dampAutoIncrement ?? 0.0025, name);
+  const kernels = options.kernels ?? defaultKernels();
+  const { u, damp } = inverseFactor(hp, cols, options.dampPercent ?? 0.01, options.dampAutoIncrement ?? 0.0025, name, kernels);
 
   const values = new Float32Array(rows * cols);
   const codes = format.kind === "integer" ? new Uint8Array(rows * cols) : undefined;
@@ -164,7 +164,6 @@ export function gptqQuantize(name: string, w: Float32Array, rows: number, cols: 
   const err = new Float64Array(batch * rows);
   const q = new Float64Array(rows);
   // The lazy update W[:, i2:] −= Err · U[i1:i2, i2:] as the kernels' C = A·Bᵀ: A = U[i1:i2, i2:]ᵀ, B = Errᵀ.
-  const kernels = options.kernels ?? defaultKernels();
   const uBlock = kernels.allocate(Math.max(0, cols - batch) * batch);
   const errT = kernels.allocate(rows * batch);
   const update = kernels.allocate(Math.max(0, cols - batch) * rows);

@@ -5,23 +5,15 @@
  * thread count gives the same bits, and so do the direct (few rows) and packed (many rows) paths and weights
  * decoded in the kernels' memory or outside it.
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SeededRandom, tensorType } from "../../src/core/index.js";
 import { requireCodec } from "../../src/codecs/index.js";
 import { ReferenceKernels, WasmKernels } from "../../src/kernels/index.js";
-import type { Kernels } from "../../src/kernels/index.js";
-import { createNodeKernels } from "../../src/node/kernels.js";
+import { wasmKernelsForFile } from "../helpers/wasm-kernels.js";
 import { float64Product as reference, gemmErrorBound } from "../helpers/gemm-error-bound.js";
 
-const open: Kernels[] = [];
-after(() => Promise.all(open.map((k) => k.close())));
-
-async function kernels(threads: number, relaxed: boolean | "auto" = "auto"): Promise<Kernels> {
-  const k = await createNodeKernels({ threads, relaxed, kind: "wasm" });
-  open.push(k);
-  return k;
-}
+const kernels = wasmKernelsForFile();
 
 function assertClose(got: ArrayLike<number>, gotOff: number, ldg: number, want: Float64Array, abs: Float64Array, m: number, n: number, k: number, what: string, float64 = false): void {
   for (let r = 0; r < m; r++) {

@@ -22,6 +22,7 @@ import type { Expr, Local, MemoryImport } from "./wasm-emitter.js";
 import { activationRoundingFunctions } from "./activation-rounding-module.js";
 import { decodeFunctions } from "./decode-module.js";
 import { rowOpFunctions } from "./row-ops-module.js";
+import { linalgF64Functions } from "./linalg-f64-module.js";
 
 /** k values per block (a multiple of 4). */
 export const GEMM_KC = 512;
@@ -387,8 +388,8 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
 }
 
 /**
- * The module's bytes: gemm_nt and the functions it calls, the weight decoders (decode-module.ts) and the row
- * loops (row-ops-module.ts).
+ * The module's bytes: gemm_nt and the functions it calls, the weight decoders (decode-module.ts), the row
+ * loops (row-ops-module.ts) and the float64 products of the blocked factorisations (linalg-f64-module.ts).
  */
 export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuffer> {
   const madd: Madd = options.relaxed ? f32x4.relaxedMadd : (x, y, z) => f32x4.add(f32x4.mul(x, y), z);
@@ -402,5 +403,6 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
     f64TileFunction("direct"),
   ];
   const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6 };
-  return encodeModule(options.memory, [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions(), ...activationRoundingFunctions()]);
+  const all = [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions(), ...activationRoundingFunctions()];
+  return encodeModule(options.memory, [...all, ...linalgF64Functions(options.relaxed, all.length)]);
 }

@@ -188,6 +188,7 @@ export const f64 = {
   div: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.div"), check(b, "f64", "f64.div")], (out) => out.byte(0xa3)),
   sub: (a: Expr, b: Expr) => expr("f64", [check(a, "f64", "f64.sub"), check(b, "f64", "f64.sub")], (out) => out.byte(0xa1)),
   sqrt: (a: Expr) => expr("f64", [check(a, "f64", "f64.sqrt")], (out) => out.byte(0x9f)),
+  load: (addr: Expr, offset = 0) => expr("f64", [check(addr, "i32", "f64.load")], (out) => (out.byte(0x2b), memarg(out, 3, offset))),
   convertI32S: (a: Expr) => expr("f64", [check(a, "i32", "f64.convert_i32_s")], (out) => out.byte(0xb7)),
   promote: (a: Expr) => expr("f64", [check(a, "f32", "f64.promote_f32")], (out) => out.byte(0xbb)),
 };
@@ -197,6 +198,8 @@ const f64x2Binary = (code: number) => (a: Expr, b: Expr) => expr("v128", [check(
 /** 128-bit SIMD, two float64 lanes. */
 export const f64x2 = {
   splat: (a: Expr) => expr("v128", [check(a, "f64", "f64x2.splat")], simdOp(0x14)),
+  /** One float64 from memory in both lanes (v128.load64_splat). */
+  loadSplat: (addr: Expr, offset = 0) => expr("v128", [check(addr, "i32", "v128.load64_splat")], (out) => (simdOp(0x0a)(out), memarg(out, 3, offset))),
   /** Two float64 lanes of constant value. */
   const: (v: number): Expr => ({ type: "v128", emit: (out) => (simdOp(0x0c)(out), out.append(new Uint8Array(Float64Array.of(v, v).buffer))) }),
   /** Lanes 0 and 1 of a float32 vector, exactly, as two float64. */
@@ -384,6 +387,13 @@ export class FunctionBuilder {
     check(value, "f32", "f32.store").emit(this.body);
     this.body.byte(0x38);
     memarg(this.body, 2, offset);
+  }
+
+  f64Store(addr: Expr, value: Expr, offset = 0): void {
+    check(addr, "i32", "f64.store").emit(this.body);
+    check(value, "f64", "f64.store").emit(this.body);
+    this.body.byte(0x39);
+    memarg(this.body, 3, offset);
   }
 
   /** Stores lane `lane` of a v128 value as one float32 (v128.store32_lane). */
