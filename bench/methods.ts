@@ -76,7 +76,7 @@ async function benchLayer(kernels: Kernels, out: Record<string, number>, label =
 
   const format: WeightFormat = { kind: "integer", scheme: { bits: 4, groupSize: 128, symmetric: true } };
   let t0 = performance.now();
-  gptqQuantize("layer", w, rows, cols, h, { format });
+  gptqQuantize("layer", w, rows, cols, h, { format, kernels });
   out[`${label}_gptq_s`] = seconds(t0);
 
   t0 = performance.now();

@@ -7,6 +7,7 @@ import { benchCodecs } from "./codecs.js";
 import { benchConvert } from "./convert.js";
 import { benchEngine } from "./engine.js";
 import { benchKernels } from "./kernels.js";
+import { benchLinalg } from "./linalg.js";
 import { benchMerge } from "./merge.js";
 import { benchMethods } from "./methods.js";
 import { benchQuantize } from "./quantize.js";
@@ -21,6 +22,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>> | Record<str
   codecs: () => benchCodecs(),
   kernels: benchKernels,
   "browser-kernels": benchBrowserKernels,
+  linalg: benchLinalg,
   engine: benchEngine,
   tokenizers: benchTokenizers,
   methods: benchMethods,
