@@ -26,6 +26,30 @@ function loadQuads(m: CodecWasm, at: number, stage: number, src: Float32Array, s
 }
 
 /**
+ * Byte offsets (from m.base) of a quad search on `groups` groups of n values with weights: x, weights, levels
+ * (each a block of whole quads), the search's auxiliary vectors, its outputs (`outBytes` per quad), then the
+ * staging area loadQuads copies through.
+ */
+function quadSearchLayout(groups: number, n: number, outBytes: number) {
+  const quads = (groups + 3) >> 2;
+  const block = quads * n * 16;
+  const auxAt = 3 * block;
+  const outAt = auxAt + n * 16;
+  return { quads, xAt: 0, wAt: block, levelsAt: 2 * block, auxAt, outAt, stage: outAt + quads * outBytes };
+}
+
+/**
+ * Copies every group's n levels out of the quad layout (group g is lane g & 3 of quad g >> 2, four lanes per
+ * value) starting at element `at` of `levels`, to L[lo + g*n ..].
+ */
+function readQuadLevels(levels: Float32Array | Int32Array, at: number, groups: number, n: number, L: Uint8Array | Int8Array, lo: number): void {
+  for (let g = 0; g < groups; g++) {
+    let s = at + (g >> 2) * n * 4 + (g & 3);
+    for (let i = 0, d = lo + g * n; i < n; i++, s += 4) L[d + i] = levels[s]!;
+  }
+}
+
+/**
  * make_qkx2_quants on `groups` groups of n values: group g is x[xo + g*n ..] with weights[g*n ..]; its levels
  * go to L[lo + g*n ..], its scale to scales[g] and its min (a positive offset) to mins[g].
  */
@@ -56,26 +80,17 @@ export function makeQkxQuantsBatch(
     }
     return;
   }
-  const quads = (groups + 3) >> 2;
-  const block = quads * n * 16;
-  const xAt = 0;
-  const wAt = block;
-  const levelsAt = 2 * block;
-  const auxAt = 3 * block;
-  const outAt = auxAt + n * 16;
-  const stage = outAt + quads * 32;
+  const { quads, xAt, wAt, levelsAt, auxAt, outAt, stage } = quadSearchLayout(groups, n, 32);
   loadQuads(m, xAt, stage, x, xo, groups, n);
   if (typeof weights !== "string") loadQuads(m, wAt, stage, weights, 0, groups, n);
   const mem = m.f32(stage);
   const at = m.base;
   search(at + xAt, at + wAt, at + levelsAt, at + auxAt, at + outAt, quads, nmax, rmin, rdelta, nstep);
+  readQuadLevels(mem, levelsAt / 4, groups, n, L, lo);
   for (let g = 0; g < groups; g++) {
-    const q = g >> 2;
-    const lane = g & 3;
-    let s = levelsAt / 4 + q * n * 4 + lane;
-    for (let i = 0, d = lo + g * n; i < n; i++, s += 4) L[d + i] = mem[s]!;
-    scales[g] = mem[outAt / 4 + q * 8 + lane]!;
-    mins[g] = mem[outAt / 4 + q * 8 + 4 + lane]!;
+    // Per quad: four scales, then four mins.
+    scales[g] = mem[outAt / 4 + (g >> 2) * 8 + (g & 3)]!;
+    mins[g] = mem[outAt / 4 + (g >> 2) * 8 + 4 + (g & 3)]!;
   }
 }
 
@@ -103,26 +118,14 @@ export function makeQxQuantsBatch(
     for (let g = 0; g < groups; g++) scales[so + g] = makeQxQuants(n, nmax, x, xo + g * n, L, lo + g * n, 1, weights, wo + g * n);
     return;
   }
-  const quads = (groups + 3) >> 2;
-  const block = quads * n * 16;
-  const xAt = 0;
-  const wAt = block;
-  const levelsAt = 2 * block;
-  const auxAt = 3 * block;
-  const outAt = auxAt + n * 16;
-  const stage = outAt + quads * 16;
+  const { quads, xAt, wAt, levelsAt, auxAt, outAt, stage } = quadSearchLayout(groups, n, 16);
   loadQuads(m, xAt, stage, x, xo, groups, n);
   if (weights) loadQuads(m, wAt, stage, weights, wo, groups, n);
   const mem = m.f32(stage);
   const at = m.base;
   search(at + xAt, at + wAt, at + levelsAt, at + auxAt, at + outAt, quads, nmax);
-  for (let g = 0; g < groups; g++) {
-    const q = g >> 2;
-    const lane = g & 3;
-    let s = levelsAt / 4 + q * n * 4 + lane;
-    for (let i = 0, d = lo + g * n; i < n; i++, s += 4) L[d + i] = mem[s]!;
-    scales[so + g] = mem[outAt / 4 + q * 4 + lane]!;
-  }
+  readQuadLevels(mem, levelsAt / 4, groups, n, L, lo);
+  for (let g = 0; g < groups; g++) scales[so + g] = mem[outAt / 4 + g]!;
 }
 
 /**
@@ -243,11 +246,8 @@ export function makeQ3QuantsBatch(groups: number, nmax: number, x: Float32Array,
   loadQuads(m, 0, stage, x, xo, groups, 16);
   const mem = m.f32(stage);
   m.kernels.q3_16!(m.base, m.base + levelsAt, m.base + outAt, quads, nmax);
-  for (let g = 0; g < groups; g++) {
-    let s = levelsAt / 4 + (g >> 2) * 64 + (g & 3);
-    for (let i = 0, d = lo + 16 * g; i < 16; i++, s += 4) L[d + i] = mem[s]!;
-    scales[g] = mem[outAt / 4 + g]!;
-  }
+  readQuadLevels(mem, levelsAt / 4, groups, 16, L, lo);
+  for (let g = 0; g < groups; g++) scales[g] = mem[outAt / 4 + g]!;
 }
 
 /**
@@ -271,9 +271,6 @@ export function makeQpQuantsBatch(groups: number, n: number, nmax: number, x: Fl
   search(m.base, m.base + block, m.base + levelsAt, m.base + outAt, quads, nmax);
   const levels = new Int32Array(m.f32(stage).buffer, m.base + levelsAt, 4 * quads * n);
   const mem = m.f32(stage);
-  for (let g = 0; g < groups; g++) {
-    let s = (g >> 2) * n * 4 + (g & 3);
-    for (let i = 0; i < n; i++, s += 4) L[n * g + i] = levels[s]!;
-    scales[g] = mem[outAt / 4 + g]!;
-  }
+  readQuadLevels(levels, 0, groups, n, L, 0);
+  for (let g = 0; g < groups; g++) scales[g] = mem[outAt / 4 + g]!;
 }
