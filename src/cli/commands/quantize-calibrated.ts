@@ -154,7 +154,7 @@ function printReport(run: QuantizationRun, files: string[], seconds: number): vo
 }
 
 /** Flags of llama-quantize's path, which --method does not use. */
-interface RecipeFlags {
+export interface RecipeFlags {
   imatrix?: string;
   tensorType?: string[];
   pure?: boolean;

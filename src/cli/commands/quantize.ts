@@ -17,19 +17,11 @@ import { WorkerRowQuantizer } from "../../node/worker-row-quantizer.js";
 import { integerOption } from "../option-values.js";
 import { formatBytes, printJson, progressFor, withModel } from "../common.js";
 import { addCalibratedQuantizeOptions, runCalibratedQuantize } from "./quantize-calibrated.js";
-import type { CalibratedFlags } from "./quantize-calibrated.js";
+import type { CalibratedFlags, RecipeFlags } from "./quantize-calibrated.js";
 
-interface QuantizeOpts {
-  imatrix?: string;
+interface QuantizeOpts extends RecipeFlags {
   tensorType: string[];
-  pure?: boolean;
-  outputTensorType?: string;
-  tokenEmbeddingType?: string;
-  leaveOutputTensor?: boolean;
-  allowRequantize?: boolean;
-  keepSplit?: boolean;
   tokenizer?: string;
-  dryRun?: boolean;
   quiet?: boolean;
   json?: boolean;
 }
