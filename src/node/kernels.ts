@@ -41,7 +41,8 @@ export const NODE_KERNEL_KINDS: readonly NodeKernelKind[] = ["auto", "native", "
 export async function createNodeKernels(options: NodeKernelOptions = {}): Promise<Kernels> {
   enableRelaxedSimd();
   const kind = options.kind ?? "auto";
-  if (kind === "native" && !onnxRuntimeInstalled()) {
+  const installed = onnxRuntimeInstalled();
+  if (kind === "native" && !installed) {
     throw new BitsmithError("native kernels need the optional package onnxruntime-node: npm install onnxruntime-node", { field: "kernels" });
   }
   if (kind === "reference" || !detectWasmSimd().simd) {
@@ -49,7 +50,7 @@ export async function createNodeKernels(options: NodeKernelOptions = {}): Promis
     return createKernels({ kind: "reference" });
   }
   const threads = options.pool?.threads ?? options.threads ?? availableParallelism();
-  const native = kind === "native" || (kind === "auto" && onnxRuntimeInstalled());
+  const native = kind === "native" || (kind === "auto" && installed);
   try {
     return await createWasm(options, threads, native ? new OnnxGemm(threads) : undefined);
   } catch (e) {

@@ -33,16 +33,21 @@ export interface OnnxGemmTask {
 export type OnnxGemmReply = { readonly ready: true } | { readonly error: string };
 
 let state: { session: InferenceSession; memory: WebAssembly.Memory; control: KernelControl; ort: typeof import("onnxruntime-node") } | undefined;
-/** The operands' unshared copies, kept between tasks. */
-let scratchA = new Float32Array(new ArrayBuffer(0));
-let scratchB = new Float32Array(new ArrayBuffer(0));
+/** An unshared copy of an operand, its buffer kept between tasks and grown when too small. */
+class UnsharedCopy {
+  private buffer = new Float32Array(new ArrayBuffer(0));
 
-/** `count` floats at byte address `at` of `buffer`, copied into `scratch` (grown when too small). */
-function unshared(buffer: ArrayBufferLike, at: number, count: number, scratch: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
-  const copy = scratch.length >= count ? scratch.subarray(0, count) : new Float32Array(new ArrayBuffer(4 * count));
-  copy.set(new Float32Array(buffer, at, count));
-  return copy;
+  /** `count` floats at byte address `at` of `source`. */
+  of(source: ArrayBufferLike, at: number, count: number): Float32Array<ArrayBuffer> {
+    if (this.buffer.length < count) this.buffer = new Float32Array(new ArrayBuffer(4 * count));
+    const copy = this.buffer.subarray(0, count);
+    copy.set(new Float32Array(source, at, count));
+    return copy;
+  }
 }
+
+const copyA = new UnsharedCopy();
+const copyB = new UnsharedCopy();
 
 async function setup(message: OnnxGemmSetup): Promise<void> {
   const ort = await import("onnxruntime-node");
@@ -59,11 +64,10 @@ async function run(t: OnnxGemmTask): Promise<void> {
   try {
     // The buffer is read per task: a shared memory that grew has a new, longer buffer.
     const buffer = memory.buffer;
-    const a = unshared(buffer, t.a, t.m * t.k, scratchA);
-    const b = unshared(buffer, t.b, t.n * t.k, scratchB);
-    if (a.length > scratchA.length) scratchA = a;
-    if (b.length > scratchB.length) scratchB = b;
-    const feeds = { A: new ort.Tensor("float32", a, [t.m, t.k]), B: new ort.Tensor("float32", b, [t.n, t.k]) };
+    const feeds = {
+      A: new ort.Tensor("float32", copyA.of(buffer, t.a, t.m * t.k), [t.m, t.k]),
+      B: new ort.Tensor("float32", copyB.of(buffer, t.b, t.n * t.k), [t.n, t.k]),
+    };
     const product = (await session.run(feeds)).C!.data as Float32Array;
     for (let r = 0; r < t.m; r++) {
       const row = product.subarray(r * t.n, (r + 1) * t.n);
