@@ -244,17 +244,15 @@ export class WasmKernels implements Kernels {
       this.gemmNT(rows, n, k, x, 0, k, this.memory.f32(wAddress, n * k), 0, k, y, 0, n, { accumulation });
       return;
     }
-    if (wAddress !== undefined && accumulation === "float32" && this.native?.accepts(rows, n, k)) {
-      this.nativeMatmul(x, rows, w, wAddress, y);
-      return;
-    }
     if (wAddress !== undefined) {
+      const native = accumulation === "float32" && this.native?.accepts(rows, n, k);
       this.withOperands(
         [
           { view: x, offset: 0, ld: k, rows, cols: k, input: true },
           { view: y, offset: 0, ld: n, rows, cols: n, input: false, output: true },
         ],
         ([X, Y]) => {
+          if (native) return this.nativeMatmul(X!, Y!, rows, w, wAddress);
           const parts = this.split(rows, n, k, true);
           const chunk = Math.min(DECODE_CHUNK_ROWS, Math.max(...parts.map((p) => p.n1 - p.n0)));
           const decoded = parts.map(() => this.mustAllocate(chunk * k * 4));
@@ -302,32 +300,24 @@ export class WasmKernels implements Kernels {
   }
 
   /**
-   * x · Wᵀ on the native GEMM for an encoded W in the kernels' memory: blocks of W's rows are decoded to float32
-   * on every thread, then multiplied natively into their columns of y.
+   * X · Wᵀ on the native GEMM for an encoded W in the kernels' memory: blocks of W's rows are decoded to float32
+   * on every thread, then multiplied natively into their columns of Y.
    */
-  private nativeMatmul(x: Float32Array, rows: number, w: WeightMatrix, wAddress: number, y: Float32Array): void {
+  private nativeMatmul(X: Operand, Y: Operand, rows: number, w: WeightMatrix, wAddress: number): void {
     const { rows: n, cols: k, type } = w;
     const rowBytes = (k / type.blockSize) * type.typeSize;
     const block = Math.min(n, Math.max(1, Math.floor(NATIVE_DECODE_VALUES / k)));
-    this.withOperands(
-      [
-        { view: x, offset: 0, ld: k, rows, cols: k, input: true },
-        { view: y, offset: 0, ld: n, rows, cols: n, input: false, output: true },
-      ],
-      ([X, Y]) => {
-        const decoded = this.mustAllocate(block * k * 4);
-        try {
-          for (let first = 0; first < n; first += block) {
-            const count = Math.min(block, n - first);
-            const parts = this.split(1, count, k, true);
-            this.run(parts.map((p) => ({ kind: "decode", type: type.name, src: wAddress + (first + p.n0) * rowBytes, dst: decoded + 4 * p.n0 * k, count: (p.n1 - p.n0) * k })));
-            this.native!.gemmNT(rows, count, k, X!.address, decoded, Y!.address + 4 * first, Y!.ld, false);
-          }
-        } finally {
-          this.memory.release(decoded);
-        }
-      },
-    );
+    const decoded = this.mustAllocate(block * k * 4);
+    try {
+      for (let first = 0; first < n; first += block) {
+        const count = Math.min(block, n - first);
+        const parts = this.split(1, count, k, true);
+        this.run(parts.map((p) => ({ kind: "decode", type: type.name, src: wAddress + (first + p.n0) * rowBytes, dst: decoded + 4 * p.n0 * k, count: (p.n1 - p.n0) * k })));
+        this.native!.gemmNT(rows, count, k, X.address, decoded, Y.address + 4 * first, Y.ld, false);
+      }
+    } finally {
+      this.memory.release(decoded);
+    }
   }
 
   /**
