@@ -99,12 +99,14 @@ test("every thread count and both paths (direct for few rows, packed for many) g
   const [m, n, k] = [9, 37, 1500];
   const a = rnd.fillNormal(new Float32Array(m * k), 1);
   const b = rnd.fillNormal(new Float32Array(n * k), 1);
-  const all = new Float32Array(m * n);
-  one.gemmNT(m, n, k, a, 0, k, b, 0, k, all, 0, n);
-  for (let r = 0; r < m; r++) {
-    const row = new Float32Array(n);
-    one.gemmNT(1, n, k, a, r * k, k, b, 0, k, row, 0, n);
-    assert.deepEqual(row, all.subarray(r * n, (r + 1) * n), `row ${r}`);
+  for (const accumulation of ["float32", "float64"] as const) {
+    const all = new Float32Array(m * n);
+    one.gemmNT(m, n, k, a, 0, k, b, 0, k, all, 0, n, { accumulation });
+    for (let r = 0; r < m; r++) {
+      const row = new Float32Array(n);
+      one.gemmNT(1, n, k, a, r * k, k, b, 0, k, row, 0, n, { accumulation });
+      assert.deepEqual(row, all.subarray(r * n, (r + 1) * n), `row ${r} ${accumulation}`);
+    }
   }
 });
 

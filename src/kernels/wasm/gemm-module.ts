@@ -6,14 +6,18 @@
  * every thread count gives bit-identical results): k is cut into blocks of GEMM_KC values starting at 0; a
  * block is padded with zeros to a multiple of 4; four float32 lanes accumulate a[p]·b[p] for p ≡ lane (mod 4)
  * by multiply-add (fused where the runtime has relaxed SIMD and the hardware FMA); the lanes are summed as
- * (l0 + l2) + (l1 + l3); the block's sum is added to C (C starts at 0 unless accumulating). With GEMM_F64 the
- * lanes are float64 instead (exact products of the float32 operands), for llama.cpp's integer dot products.
+ * (l0 + l2) + (l1 + l3); the block's sum is added to C (C starts at 0 unless accumulating). With GEMM_F64 (for
+ * llama.cpp's integer dot products) two float64 lanes accumulate the exact products for p ≡ lane (mod 2), the
+ * block's sum is l0 + l1, rounded to float32 when added to C.
  *
- * Register tile: 2 rows of A × 4 rows of B, 8 four-lane accumulators (x64 V8 code has 15 free vector
- * registers), four products per vector load. Two ways to feed it, same arithmetic:
+ * Register tile: 2 rows of A × 4 rows of B, 8 accumulators (x64 V8 code has 15 free vector registers, and its
+ * scheduler hoists a pass's loads, so 2 + 4 loaded vectors + 8 is the largest tile that does not spill:
+ * measured, 2 × 5, 2 × 6 and 3 × 4 run at half the speed, 3 × 3 and 4 × 2 slower), four products per vector load.
+ * Two ways to feed it, same arithmetic:
  *  - packed (m ≥ PACK_MIN_ROWS): per k block and block of GEMM_MC rows, A's row pairs are interleaved four
  *    values at a time, and each 4-row tile of B likewise, so the inner loop walks two pointers with constant
- *    offsets (few instructions per multiply-add; the packed A block stays in L2, the B tile in L1);
+ *    offsets (few instructions per multiply-add; the packed A block stays in L2, the B tile in L1); float64
+ *    products pack the values already promoted (pairs of k per vector), so their loop has the float32 one's shape;
  *  - direct (fewer rows, e.g. GEMV while generating): rows are read in place, since packing B would cost as
  *    much as the few products made from it.
  */
@@ -31,7 +35,7 @@ export const GEMM_MC = 128;
 /** From this many rows of A on, operands are packed. */
 export const PACK_MIN_ROWS = 4;
 /** Bytes of scratch memory one gemm_nt call needs (packed A block and packed B tile). */
-export const GEMM_SCRATCH_BYTES = (GEMM_MC + 4) * GEMM_KC * 4;
+export const GEMM_SCRATCH_BYTES = (GEMM_MC + 4) * GEMM_KC * 8;
 
 export interface GemmModuleOptions {
   /** Use f32x4.relaxed_madd (one fused instruction) instead of mul then add. */
@@ -207,75 +211,143 @@ function directTileFunction(rows: number, madd: Madd): FunctionBuilder {
 }
 
 /**
- * tile_f64_packed(pa, pb, groups, c, cols, load) and tile_f64_direct(a, b, ldb, c, kb, cols, load): one row of
- * A × 4 rows of B with float64 lanes: products of float32 values are exact in float64, so only the sums
- * round, far below float32's. Used where llama.cpp's dot products are integer sums (8-bit activations), which
- * float32 accumulation would not reproduce. Lanes pair as the float32 kernel's: (l0 + l2) + (l1 + l3).
- * Packed: `pa` is the row's place in a packed pair (32-byte groups), `pb` a packed B tile.
+ * pack_f64_R(src, ld, count, kb, dst): as pack (rows [0, count) of `src`, the others zeros; k in [0, kb)
+ * zero-padded to a multiple of 4), each value promoted to float64 and interleaved by pairs of k: for each pair,
+ * the R rows' two-lane vectors one after another (R · 16 bytes). Packs A row pairs and B 4-row tiles for
+ * tile_f64_packed.
  */
-function f64TileFunction(kind: "packed" | "direct"): FunctionBuilder {
-  const packed = kind === "packed";
-  const f = new FunctionBuilder(`tile_f64_${kind}`, packed ? ["i32", "i32", "i32", "i32", "i32", "i32"] : ["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const params = f.params as Local[];
-  const [a, b] = [params[0]!, params[1]!];
-  const ldb = packed ? undefined : params[2]!;
-  const [groups, c, cols, load] = packed ? [params[2]!, params[3]!, params[4]!, params[5]!] : [undefined, params[3]!, params[5]!, params[6]!];
-  const kb = packed ? undefined : params[4]!;
-  const lo = locals(4, () => f.local("v128"));
-  const hi = locals(4, () => f.local("v128"));
+function packF64Function(rows: number): FunctionBuilder {
+  const f = new FunctionBuilder(`pack_f64_${rows}`, ["i32", "i32", "i32", "i32", "i32"]);
+  const [src, ld, count, kb, dst] = f.params as [Local, Local, Local, Local, Local];
+  const row = locals(rows, () => f.local("i32"));
+  const p = f.local("i32");
+  const end = f.local("i32");
+  const kbBytes = f.local("i32");
+  const v = f.local("v128");
+  const out = f.local("i32");
+  row.forEach((r, i) => f.set(r, i === 0 ? src.get() : i32.add(row[i - 1]!.get(), ld.get())));
+  f.set(kbBytes, i32.shl(kb.get(), i32.const(2)));
+  f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
+  f.set(out, dst.get());
+  // Stores four values of row i (in v) as two pairs; rows ≥ count get zeros.
+  const store = (i: number, load: () => void) => {
+    const write = () => {
+      load();
+      f.v128Store(out.get(), f64x2.promoteLow(v.get()), 16 * i);
+      f.v128Store(out.get(), f64x2.promoteLow(f32x4.shuffle(v.get(), v.get(), [2, 3, 2, 3])), 16 * (rows + i));
+    };
+    const zeros = () => {
+      f.v128Store(out.get(), f32x4.zero(), 16 * i);
+      f.v128Store(out.get(), f32x4.zero(), 16 * (rows + i));
+    };
+    if (i === 0) write();
+    else f.ifThen(i32.ltS(i32.const(i), count.get()), write, zeros);
+  };
+  f.forRange(p, i32.const(0), end.get(), i32.const(16), () => {
+    row.forEach((r, i) => store(i, () => f.set(v, f32x4.load(i32.add(r.get(), p.get())))));
+    f.set(out, i32.add(out.get(), i32.const(32 * rows)));
+  });
+  f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
+    f.set(p, end.get());
+    row.forEach((r, i) => store(i, () => partialGroup(f, v, r.get(), p, kbBytes)));
+  });
+  return f;
+}
+
+/**
+ * Writes the float64 tile's sums to C: element (i, j) is lane 0 + lane 1 of acc[i][j] (plus C when `load`),
+ * rounded to float32, for rows < `rows` and columns < `cols`.
+ */
+function emitF64TileStore(f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local | undefined, rows: Local | undefined, cols: Local, load: Local): void {
+  const sum = f.local("f64");
+  acc.forEach((row, i) => {
+    const at = i === 0 ? c.get() : i32.add(c.get(), ldc!.get());
+    const body = () =>
+      row.forEach((x, j) =>
+        f.ifThen(i32.ltS(i32.const(j), cols.get()), () => {
+          f.set(sum, f64.add(f64x2.extractLane(x.get(), 0), f64x2.extractLane(x.get(), 1)));
+          f.ifThen(load.get(), () => f.set(sum, f64.add(f64.promote(f32.load(at, 4 * j)), sum.get())));
+          f.f32Store(at, f32.demote(sum.get()), 4 * j);
+        }),
+      );
+    if (i === 0) body();
+    else f.ifThen(i32.ltS(i32.const(i), rows!.get()), body);
+  });
+}
+
+/**
+ * tile_f64_packed(pa, pb, pairs, c, ldc, rows, cols, load): a 2 × 4 tile with float64 lanes from a pack_f64_2
+ * A pair and a pack_f64_4 B tile of `pairs` pairs of k. Products of float32 values are exact in float64, so
+ * only the sums round, far below float32's (and fused or not, the multiply-add gives the same bits). Used where
+ * llama.cpp's dot products are integer sums (8-bit activations), which float32 accumulation would not
+ * reproduce. Same register shape as the float32 tile: 8 accumulators, 6 loads per 8 multiply-adds.
+ */
+function f64PackedTileFunction(madd: Madd): FunctionBuilder {
+  const f = new FunctionBuilder("tile_f64_packed", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [pa, pb, pairs, c, ldc, rows, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local];
+  const acc = locals(2, () => locals(4, () => f.local("v128")));
+  const av = locals(2, () => f.local("v128"));
+  const bv = f.local("v128");
+  const g = f.local("i32");
+  for (const row of acc) for (const x of row) f.set(x, f32x4.zero());
+  f.forRange(g, i32.const(0), pairs.get(), i32.const(1), () => {
+    av.forEach((v, i) => f.set(v, f32x4.load(pa.get(), 16 * i)));
+    for (let j = 0; j < 4; j++) {
+      f.set(bv, f32x4.load(pb.get(), 16 * j));
+      av.forEach((v, i) => f.set(acc[i]![j]!, madd(v.get(), bv.get(), acc[i]![j]!.get())));
+    }
+    f.set(pa, i32.add(pa.get(), i32.const(32)));
+    f.set(pb, i32.add(pb.get(), i32.const(64)));
+  });
+  emitF64TileStore(f, acc, c, ldc, rows, cols, load);
+  return f;
+}
+
+/**
+ * tile_f64_direct(a, b, ldb, c, kb, cols, load): one row of A × 4 rows of B read in place, float64 lanes with
+ * the packed tile's arithmetic (lane l sums the products of k ≡ l mod 2 in order of k).
+ */
+function f64DirectTileFunction(madd: Madd): FunctionBuilder {
+  const f = new FunctionBuilder("tile_f64_direct", ["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [a, b, ldb, c, kb, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local];
+  const acc = locals(4, () => f.local("v128"));
   const aLo = f.local("v128");
   const aHi = f.local("v128");
   const bv = f.local("v128");
   const p = f.local("i32");
   const end = f.local("i32");
   const kbBytes = f.local("i32");
-  const bRow = packed ? [] : locals(4, () => f.local("i32"));
+  const bRow = locals(4, () => f.local("i32"));
   const high = (v: Expr) => f64x2.promoteLow(f32x4.shuffle(v, v, [2, 3, 2, 3]));
-  const madd = (x: Expr, y: Expr, z: Expr) => f64x2.add(f64x2.mul(x, y), z);
-  for (const x of [...lo, ...hi]) f.set(x, f32x4.zero());
+  for (const x of acc) f.set(x, f32x4.zero());
   const group = (aVec: Expr, bVec: (j: number) => Expr) => {
     f.set(bv, aVec);
     f.set(aLo, f64x2.promoteLow(bv.get()));
     f.set(aHi, high(bv.get()));
     for (let j = 0; j < 4; j++) {
       f.set(bv, bVec(j));
-      f.set(lo[j]!, madd(aLo.get(), f64x2.promoteLow(bv.get()), lo[j]!.get()));
-      f.set(hi[j]!, madd(aHi.get(), high(bv.get()), hi[j]!.get()));
+      f.set(acc[j]!, madd(aLo.get(), f64x2.promoteLow(bv.get()), acc[j]!.get()));
+      f.set(acc[j]!, madd(aHi.get(), high(bv.get()), acc[j]!.get()));
     }
   };
-  if (packed) {
-    f.forRange(p, i32.const(0), groups!.get(), i32.const(1), () => {
-      group(f32x4.load(a.get()), (j) => f32x4.load(b.get(), 16 * j));
-      f.set(a, i32.add(a.get(), i32.const(32)));
-      f.set(b, i32.add(b.get(), i32.const(64)));
+  bRow.forEach((r, j) => {
+    if (j === 0) f.set(r, b.get());
+    else f.ifThen(i32.ltS(i32.const(j), cols.get()), () => f.set(r, i32.add(bRow[j - 1]!.get(), ldb.get())), () => f.set(r, b.get()));
+  });
+  f.set(kbBytes, i32.shl(kb.get(), i32.const(2)));
+  f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
+  f.forRange(p, i32.const(0), end.get(), i32.const(16), () => group(f32x4.load(i32.add(a.get(), p.get())), (j) => f32x4.load(i32.add(bRow[j]!.get(), p.get()))));
+  f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
+    f.set(p, end.get());
+    const partA = f.local("v128");
+    const partB = f.local("v128");
+    partialGroup(f, partA, a.get(), p, kbBytes);
+    group(partA.get(), (j) => {
+      partialGroup(f, partB, bRow[j]!.get(), p, kbBytes);
+      return partB.get();
     });
-  } else {
-    bRow.forEach((r, j) => {
-      if (j === 0) f.set(r, b.get());
-      else f.ifThen(i32.ltS(i32.const(j), cols.get()), () => f.set(r, i32.add(bRow[j - 1]!.get(), ldb!.get())), () => f.set(r, b.get()));
-    });
-    f.set(kbBytes, i32.shl(kb!.get(), i32.const(2)));
-    f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
-    f.forRange(p, i32.const(0), end.get(), i32.const(16), () => group(f32x4.load(i32.add(a.get(), p.get())), (j) => f32x4.load(i32.add(bRow[j]!.get(), p.get()))));
-    f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
-      f.set(p, end.get());
-      const partA = f.local("v128");
-      const partB = f.local("v128");
-      partialGroup(f, partA, a.get(), p, kbBytes);
-      group(partA.get(), (j) => {
-        partialGroup(f, partB, bRow[j]!.get(), p, kbBytes);
-        return partB.get();
-      });
-    });
-  }
-  const sum = f.local("f64");
-  for (let j = 0; j < 4; j++) {
-    f.ifThen(i32.ltS(i32.const(j), cols.get()), () => {
-      f.set(sum, f64.add(f64.add(f64x2.extractLane(lo[j]!.get(), 0), f64x2.extractLane(hi[j]!.get(), 0)), f64.add(f64x2.extractLane(lo[j]!.get(), 1), f64x2.extractLane(hi[j]!.get(), 1))));
-      f.ifThen(load.get(), () => f.set(sum, f64.add(f64.promote(f32.load(c.get(), 4 * j)), sum.get())));
-      f.f32Store(c.get(), f32.demote(sum.get()), 4 * j);
-    });
-  }
+  });
+  emitF64TileStore(f, [acc], c, undefined, undefined, cols, load);
   return f;
 }
 
@@ -287,6 +359,8 @@ interface KernelIndex {
   direct2: number;
   packedF64: number;
   directF64: number;
+  packAF64: number;
+  packBF64: number;
 }
 
 /** gemm_nt flags. */
@@ -302,14 +376,14 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
   const [KC, MC] = [GEMM_KC, GEMM_MC];
   const f = new FunctionBuilder("gemm_nt", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
   const [m, n, k, a, lda, b, ldb, c, ldc, flags, scratch] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
-  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, pairBytes, wide, r] = locals(18, () => f.local("i32")) as [
-    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, pairBytes, wide] = locals(17, () => f.local("i32")) as [
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   f.set(wide, i32.and(flags.get(), i32.const(GEMM_F64)));
   f.set(ldaB, i32.shl(lda.get(), i32.const(2)));
   f.set(ldbB, i32.shl(ldb.get(), i32.const(2)));
   f.set(ldcB, i32.shl(ldc.get(), i32.const(2)));
-  f.set(packB, i32.add(scratch.get(), i32.const(MC * KC * 4)));
+  f.set(packB, i32.add(scratch.get(), i32.const(MC * KC * 8)));
   const cAt = (row: Expr, col: Expr) => i32.add(i32.add(c.get(), i32.mul(row, ldcB.get())), i32.shl(col, i32.const(2)));
   const bAt = (col: Expr) => i32.add(bK.get(), i32.mul(col, ldbB.get()));
   const colsLeft = () => f.set(cols, i32.minS(i32.const(4), i32.sub(n.get(), j.get())));
@@ -350,34 +424,35 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
       f.forRange(k0, i32.const(0), k.get(), i32.const(KC), () => {
         kBlock();
         f.set(groups, i32.shrU(i32.add(kb.get(), i32.const(3)), i32.const(2)));
-        f.set(pairBytes, i32.shl(groups.get(), i32.const(5)));
+        // Bytes of a packed row pair: 32 per group of four k, 64 with float64 values.
+        f.set(pairBytes, i32.shl(groups.get(), i32.add(i32.const(5), i32.shrU(wide.get(), i32.const(1)))));
+        const pair = () => i32.add(scratch.get(), i32.mul(i32.shrU(i.get(), i32.const(1)), pairBytes.get()));
+        const widthOr = (f64Index: number, f32Index: number, args: () => Expr[]) => f.ifThen(wide.get(), () => f.call(f64Index, args()), () => f.call(f32Index, args()));
         f.forRange(i0, i32.const(0), m.get(), i32.const(MC), () => {
           f.set(rowsInBlock, i32.minS(i32.const(MC), i32.sub(m.get(), i0.get())));
           f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
-            f.call(ix.packA, [
+            widthOr(ix.packAF64, ix.packA, () => [
               i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())),
               ldaB.get(),
               i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())),
               kb.get(),
-              i32.add(scratch.get(), i32.mul(i32.shrU(i.get(), i32.const(1)), pairBytes.get())),
+              pair(),
             ]),
           );
           f.forRange(j, i32.const(0), n.get(), i32.const(4), () => {
             colsLeft();
-            f.call(ix.packB, [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), packB.get()]);
-            const pair = () => i32.add(scratch.get(), i32.mul(i32.shrU(i.get(), i32.const(1)), pairBytes.get()));
-            f.ifThen(
-              wide.get(),
-              () =>
-                f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
-                  f.forRange(r, i32.const(0), i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())), i32.const(1), () =>
-                    f.call(ix.packedF64, [i32.add(pair(), i32.shl(r.get(), i32.const(4))), packB.get(), groups.get(), cAt(i32.add(i32.add(i0.get(), i.get()), r.get()), j.get()), cols.get(), load.get()]),
-                  ),
-                ),
-              () =>
-                f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
-                  f.call(ix.packed, [pair(), packB.get(), groups.get(), cAt(i32.add(i0.get(), i.get()), j.get()), ldcB.get(), i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())), cols.get(), load.get()]),
-                ),
+            widthOr(ix.packBF64, ix.packB, () => [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), packB.get()]);
+            f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
+              widthOr(ix.packedF64, ix.packed, () => [
+                pair(),
+                packB.get(),
+                i32.shl(groups.get(), i32.shrU(wide.get(), i32.const(1))),
+                cAt(i32.add(i0.get(), i.get()), j.get()),
+                ldcB.get(),
+                i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())),
+                cols.get(),
+                load.get(),
+              ]),
             );
           });
         });
@@ -393,16 +468,19 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
  */
 export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuffer> {
   const madd: Madd = options.relaxed ? f32x4.relaxedMadd : (x, y, z) => f32x4.add(f32x4.mul(x, y), z);
+  const madd64: Madd = options.relaxed ? f64x2.relaxedMadd : (x, y, z) => f64x2.add(f64x2.mul(x, y), z);
   const functions = [
     packFunction("pack_a", 2),
     packFunction("pack_b", 4),
     packedTileFunction(madd),
     directTileFunction(1, madd),
     directTileFunction(2, madd),
-    f64TileFunction("packed"),
-    f64TileFunction("direct"),
+    f64PackedTileFunction(madd64),
+    f64DirectTileFunction(madd64),
+    packF64Function(2),
+    packF64Function(4),
   ];
-  const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6 };
+  const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6, packAF64: 7, packBF64: 8 };
   const all = [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions(), ...activationRoundingFunctions()];
   return encodeModule(options.memory, [...all, ...linalgF64Functions(options.relaxed, all.length)]);
 }
