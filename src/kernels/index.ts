@@ -6,7 +6,7 @@ import { WasmKernels } from "./wasm-kernels.js";
 import { detectWasmSimd } from "./wasm/simd-support.js";
 
 export { ReferenceKernels } from "./kernels.js";
-export type { Kernels, WeightMatrix } from "./kernels.js";
+export type { Accumulation, GemmOptions, Kernels, WeightMatrix } from "./kernels.js";
 export type { NativeGemm } from "./native-gemm.js";
 export { WasmKernels } from "./wasm-kernels.js";
 export type { WasmKernelsOptions } from "./wasm-kernels.js";
