@@ -1,8 +1,8 @@
 /**
  * Engine throughput on 1 and 2 threads (the Node kernels: WebAssembly SIMD with relaxed-SIMD FMA): evaluation (perplexity-style forward passes, logits for every position)
- * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s. With onnxruntime-node
- * installed, the synthetic model also runs on the native path ("synthetic2048_native" keys: large products on
- * onnxruntime's MLAS); stories260K's products are too small for it.
+ * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s. The synthetic model also
+ * runs on the native paths where present ("synthetic2048_native": large products on bitsmith's addon;
+ * "synthetic2048_onnxruntime": on onnxruntime's MLAS); stories260K's products are too small for them.
  *  - stories260K (the reference GGUF, f32 and Q4_0): llama-perplexity's protocol at ctx 128 on ts-head20k;
  *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices, and
  *    the same with Q4_0 matrices ("synthetic2048_q4_0": llama.cpp's 8-bit activations, float64 sums),
@@ -17,8 +17,7 @@ import type { LlamaHParams, ModelSource, TensorRef, TensorTypeInfo } from "../sr
 import { requireCodec } from "../src/codecs/index.js";
 import { LlamaEngine } from "../src/engine/index.js";
 import type { Kernels } from "../src/kernels/index.js";
-import { createNodeKernels } from "../src/node/kernels.js";
-import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
+import { createNodeKernels, nativeBackends } from "../src/node/kernels.js";
 import { evaluatePerplexity } from "../src/eval/index.js";
 import { openGgufModel } from "../src/formats/gguf/index.js";
 import { nodeFileSystem } from "../src/node/fs.js";
@@ -148,12 +147,13 @@ export async function benchEngine(): Promise<Record<string, number>> {
     } finally {
       await kernels.close();
     }
-    if (!onnxRuntimeInstalled()) continue;
-    const native = await createNodeKernels({ threads, kind: "native" });
-    try {
-      await benchSynthetic(native, out, "synthetic2048_native");
-    } finally {
-      await native.close();
+    for (const kind of nativeBackends()) {
+      const native = await createNodeKernels({ threads, kind });
+      try {
+        await benchSynthetic(native, out, `synthetic2048_${kind}`);
+      } finally {
+        await native.close();
+      }
     }
   }
   return out;

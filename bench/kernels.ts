@@ -4,8 +4,8 @@
  *    2048-hidden Llama's MLP projection), and GEMV 1 × 4096 × 4096 (one token through a 4096² matrix);
  *  - on 1 and 2 threads, with relaxed-SIMD FMA ("fma", Node's path) and with plain SIMD128 mul + add ("simd128",
  *    the path of runtimes without relaxed SIMD);
- *  - with onnxruntime-node installed, Node's native path too ("native": kind "native", the large products on
- *    onnxruntime's MLAS, GEMV on WebAssembly, which is as fast there);
+ *  - Node's native paths where present: bitsmith's addon ("native": kind "native", native/gemm.c, built by npm
+ *    install) and onnxruntime-node's MLAS ("onnxruntime"), the large products on them, GEMV on WebAssembly;
  *  - the float64-lane product quantized weights use ("fma_float64", 512 × 2048 × 5632);
  *  - the same shapes through OpenBLAS (cblas_sgemm / cblas_sgemv, bench/openblas-gemm.c compiled here) when a C
  *    compiler and libopenblas-dev are installed, and the ratios bitsmith / OpenBLAS; skipped otherwise.
@@ -21,8 +21,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SeededRandom } from "../src/core/index.js";
 import type { Accumulation, Kernels } from "../src/kernels/index.js";
-import { createNodeKernels } from "../src/node/kernels.js";
-import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
+import { createNodeKernels, nativeBackends } from "../src/node/kernels.js";
 
 const SHAPES: { name: string; m: number; n: number; k: number; runs: number }[] = [
   { name: "gemm_1024", m: 1024, n: 1024, k: 1024, runs: 7 },
@@ -95,7 +94,7 @@ export async function benchKernels(): Promise<Record<string, number>> {
         fma: await createNodeKernels({ threads, relaxed: true, kind: "wasm" }),
         simd128: await createNodeKernels({ threads, relaxed: false, kind: "wasm" }),
       };
-      if (onnxRuntimeInstalled()) paths.native = await createNodeKernels({ threads, kind: "native" });
+      for (const kind of nativeBackends()) paths[kind] = await createNodeKernels({ threads, kind });
       try {
         for (const { name, m, n, k, runs } of SHAPES) {
           const key = `${name}.t${threads}`;

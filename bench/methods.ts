@@ -9,8 +9,9 @@
  *    row), and RTN/GPTQ/AWQ with ggml Q4_0 rounding (ffn_down in F16): seconds, bits per weight over the block
  *    linears, and held-out perplexity (GPTQ's protocol, 400 windows of 128 tokens of tinystories-niklas6 after
  *    its first 20465 bytes, which are ts-head20k).
- * The layer runs on the WebAssembly kernels ("layer4096_" keys) and, with onnxruntime-node installed, on the
- * native path too ("layer4096_native_": its float32 products, the Hessian and AWQ's search, go native).
+ * The layer runs on the WebAssembly kernels ("layer4096_" keys) and on the native paths where present
+ * ("layer4096_native_": bitsmith's addon, "layer4096_onnxruntime_": onnxruntime-node; its float32 products, the
+ * Hessian and AWQ's search, go native).
  * Run directly: node dist/bench/methods.js
  */
 import { readFileSync } from "node:fs";
@@ -25,8 +26,7 @@ import { AWQ_CLIP_TOKENS, clipWeights, codecFormat, gptqQuantize, layerOutputErr
 import type { CalibratedMethod, WeightFormat } from "../src/methods/index.js";
 import { openGgufModel } from "../src/formats/gguf/index.js";
 import type { Kernels } from "../src/kernels/index.js";
-import { createNodeKernels } from "../src/node/kernels.js";
-import { onnxRuntimeInstalled } from "../src/node/onnx-gemm.js";
+import { createNodeKernels, nativeBackends } from "../src/node/kernels.js";
 import { nodeFileSystem } from "../src/node/fs.js";
 import { createModelTokenizer } from "../src/tokenizer/index.js";
 
@@ -140,12 +140,13 @@ export async function benchMethods(): Promise<Record<string, number>> {
   } finally {
     await kernels.close();
   }
-  if (!onnxRuntimeInstalled()) return out;
-  const native = await createNodeKernels({ kind: "native" });
-  try {
-    await benchLayer(native, out, "layer4096_native");
-  } finally {
-    await native.close();
+  for (const kind of nativeBackends()) {
+    const native = await createNodeKernels({ kind });
+    try {
+      await benchLayer(native, out, `layer4096_${kind}`);
+    } finally {
+      await native.close();
+    }
   }
   return out;
 }

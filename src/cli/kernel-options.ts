@@ -11,7 +11,7 @@ export interface KernelFlags {
 
 export const THREADS_HELP = "threads for the matrix kernels (default: all cores)";
 export const KERNELS_HELP =
-  "auto: WebAssembly SIMD, large products on onnxruntime-node's native kernels when it is installed; native: require them; wasm; reference (plain JavaScript)";
+  "auto: WebAssembly SIMD, large products on bitsmith's native addon when it was built (else onnxruntime-node's kernels when installed); native: require one of them; onnxruntime; wasm; reference (plain JavaScript)";
 
 /** The kernels the flags ask for; `threads` overrides --threads (a positional thread count). */
 export async function kernelsFromFlags(flags: KernelFlags, threads?: string): Promise<Kernels> {

@@ -1,13 +1,16 @@
 /**
  * Kernels for Node: WebAssembly SIMD with relaxed-SIMD fused multiply-add switched on (Node 20 ships it behind a
- * flag), over bitsmith's worker pool, with the large products on onnxruntime-node's native kernels when that
- * optional package is installed (OnnxGemm).
+ * flag), over bitsmith's worker pool, with the large float32 products on native code: bitsmith's own addon when
+ * it was built at install (AddonGemm), else onnxruntime-node's kernels when that optional package is installed
+ * (OnnxGemm).
  */
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { WasmKernels, createKernels, detectWasmSimd } from "../kernels/index.js";
 import type { KernelKind, Kernels } from "../kernels/index.js";
 import { BitsmithError } from "../core/index.js";
+import type { NativeGemm } from "../kernels/native-gemm.js";
+import { AddonGemm, loadNativeAddon } from "./addon-gemm.js";
 import { OnnxGemm, onnxRuntimeInstalled } from "./onnx-gemm.js";
 import { WorkerKernelExecutor } from "./worker-kernel-executor.js";
 import { WorkerPool } from "./worker-pool.js";
@@ -26,33 +29,43 @@ export interface NodeKernelOptions {
   /** Run on this pool's workers (threads = pool.threads); it stays open when the kernels close. */
   pool?: WorkerPool;
   /**
-   * "auto" (default): WebAssembly, with onnxruntime-node for large products when it is installed and starts;
-   * "native": the same, failing when onnxruntime-node is missing; "wasm": WebAssembly only; "reference": the
-   * plain JavaScript reference.
+   * "auto" (default): WebAssembly, with the large float32 products on bitsmith's native addon when it was built,
+   * else on onnxruntime-node when it is installed and starts; "native": the same, failing when neither is
+   * there; "onnxruntime": onnxruntime-node for them (failing without it); "wasm": WebAssembly only;
+   * "reference": the plain JavaScript reference.
    */
   kind?: NodeKernelKind;
   relaxed?: boolean | "auto";
 }
 
-export type NodeKernelKind = KernelKind | "native";
+export type NodeKernelKind = KernelKind | "native" | "onnxruntime";
 
-export const NODE_KERNEL_KINDS: readonly NodeKernelKind[] = ["auto", "native", "wasm", "reference"];
+export const NODE_KERNEL_KINDS: readonly NodeKernelKind[] = ["auto", "native", "onnxruntime", "wasm", "reference"];
+
+/** The kinds that select each native GEMM present here: "native" for bitsmith's addon, "onnxruntime". */
+export function nativeBackends(): ("native" | "onnxruntime")[] {
+  return [...(loadNativeAddon() ? (["native"] as const) : []), ...(onnxRuntimeInstalled() ? (["onnxruntime"] as const) : [])];
+}
 
 export async function createNodeKernels(options: NodeKernelOptions = {}): Promise<Kernels> {
   enableRelaxedSimd();
   const kind = options.kind ?? "auto";
-  const installed = onnxRuntimeInstalled();
-  if (kind === "native" && !installed) {
-    throw new BitsmithError("native kernels need the optional package onnxruntime-node: npm install onnxruntime-node", { field: "kernels" });
+  const addon = kind === "auto" || kind === "native" ? loadNativeAddon() : undefined;
+  const onnx = !addon && (kind === "auto" || kind === "native" || kind === "onnxruntime") && onnxRuntimeInstalled();
+  if (kind === "native" && !addon && !onnx) {
+    throw new BitsmithError("native kernels need bitsmith's addon (built by npm install where a C compiler is present: npm run build:native) or the optional package onnxruntime-node: npm install onnxruntime-node", { field: "kernels" });
+  }
+  if (kind === "onnxruntime" && !onnx) {
+    throw new BitsmithError("onnxruntime kernels need the optional package onnxruntime-node: npm install onnxruntime-node", { field: "kernels" });
   }
   if (kind === "reference" || !detectWasmSimd().simd) {
-    if (kind === "native") throw new BitsmithError("native kernels need WebAssembly SIMD for the rest of the work", { field: "kernels" });
+    if (kind === "native" || kind === "onnxruntime") throw new BitsmithError("native kernels need WebAssembly SIMD for the rest of the work", { field: "kernels" });
     return createKernels({ kind: "reference" });
   }
   const threads = options.pool?.threads ?? options.threads ?? availableParallelism();
-  const native = kind === "native" || (kind === "auto" && installed);
+  const native = addon ? new AddonGemm(threads, addon) : onnx ? new OnnxGemm(threads) : undefined;
   try {
-    return await createWasm(options, threads, native ? new OnnxGemm(threads) : undefined);
+    return await createWasm(options, threads, native);
   } catch (e) {
     // "auto" falls back to WebAssembly alone when onnxruntime-node is installed but does not start.
     if (kind !== "auto" || !native) throw e;
@@ -60,7 +73,7 @@ export async function createNodeKernels(options: NodeKernelOptions = {}): Promis
   }
 }
 
-async function createWasm(options: NodeKernelOptions, threads: number, native: OnnxGemm | undefined): Promise<Kernels> {
+async function createWasm(options: NodeKernelOptions, threads: number, native: NativeGemm | undefined): Promise<Kernels> {
   const pool = options.pool ?? (threads > 1 ? new WorkerPool(threads) : undefined);
   const executor = pool && pool.threads > 1 ? new WorkerKernelExecutor(pool, !options.pool) : undefined;
   try {

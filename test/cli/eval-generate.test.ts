@@ -8,6 +8,7 @@ import { runCli } from "../helpers/cli.js";
 import { REFERENCE, hasSharedData } from "../helpers/paths.js";
 import { GgufWriter, openGgufModel } from "../../src/formats/gguf/index.js";
 import { nodeFileSystem } from "../../src/node/fs.js";
+import { loadNativeAddon } from "../../src/node/addon-gemm.js";
 import { onnxRuntimeInstalled } from "../../src/node/onnx-gemm.js";
 
 const skip = !hasSharedData && "shared reference data not found";
@@ -102,18 +103,21 @@ test("generate: greedy text, repeatable sampling, JSON", { skip }, () => {
   assertFails(runCli("generate", MODEL, "--prompt", "x", "-n", "500"), "exceed the model's context of 128");
 });
 
-test("eval --kernels: native (onnxruntime-node) and wasm agree on the demo model's perplexity; a bad kind is refused", { skip: skip || (!onnxRuntimeInstalled() && "onnxruntime-node is not installed") }, () => {
+test("eval --kernels: native (bitsmith's addon), onnxruntime and wasm agree on the demo model's perplexity; a bad kind is refused", { skip }, () => {
   const common = ["eval", "@demo", "--text", TEXT, "--ctx", "256", "--chunks", "2", "--json"];
   const wasm = runCli(...common, "--kernels", "wasm");
   assert.equal(wasm.status, 0, wasm.stderr);
   const w = JSON.parse(wasm.stdout);
   assert.match(w.kernels, /^wasm/);
-  assert.doesNotMatch(w.kernels, /onnxruntime/);
-  const native = runCli(...common, "--kernels", "native");
-  assert.equal(native.status, 0, native.stderr);
-  const n = JSON.parse(native.stdout);
-  assert.match(n.kernels, /onnxruntime/);
-  // Only the float32 summation order differs (hidden 256: the 256-token batches' products go native).
-  assert.ok(Math.abs(n.ppl - w.ppl) / w.ppl < 1e-4, `native ${n.ppl} vs wasm ${w.ppl}`);
-  assertFails(runCli(...common, "--kernels", "gpu"), "--kernels", "auto, native, wasm, reference");
+  assert.doesNotMatch(w.kernels, /onnxruntime|native/);
+  for (const [kind, name, available] of [["native", /bitsmith native/, !!loadNativeAddon()], ["onnxruntime", /onnxruntime/, onnxRuntimeInstalled()]] as const) {
+    if (!available) continue;
+    const native = runCli(...common, "--kernels", kind);
+    assert.equal(native.status, 0, native.stderr);
+    const n = JSON.parse(native.stdout);
+    assert.match(n.kernels, name);
+    // Only the float32 summation order differs (hidden 256: the 256-token batches' products go native).
+    assert.ok(Math.abs(n.ppl - w.ppl) / w.ppl < 1e-4, `${kind} ${n.ppl} vs wasm ${w.ppl}`);
+  }
+  assertFails(runCli(...common, "--kernels", "gpu"), "--kernels", "auto, native, onnxruntime, wasm, reference");
 });
