@@ -178,7 +178,7 @@ export class WasmKernels implements Kernels {
         { view: c, offset: cOff, ld: ldc, rows: m, cols: n, input: accumulate, output: true },
       ],
       ([A, B, C]) => {
-        if (!float64 && A!.ld === k && B!.ld === k && this.native?.accepts(m, n, k)) this.native.gemmNT(m, n, k, A!.address, B!.address, C!.address, C!.ld, accumulate);
+        if (A!.ld === k && B!.ld === k && this.native?.accepts(m, n, k, float64)) this.native.gemmNT(m, n, k, A!.address, B!.address, C!.address, C!.ld, accumulate, float64);
         else this.run(this.split(m, n, k).map((p, i) => this.gemmTask(p, k, A!, B!, C!, accumulate, float64, i)));
       },
     );
@@ -245,14 +245,14 @@ export class WasmKernels implements Kernels {
       return;
     }
     if (wAddress !== undefined) {
-      const native = accumulation === "float32" && this.native?.accepts(rows, n, k);
+      const native = this.native?.accepts(rows, n, k, accumulation === "float64");
       this.withOperands(
         [
           { view: x, offset: 0, ld: k, rows, cols: k, input: true },
           { view: y, offset: 0, ld: n, rows, cols: n, input: false, output: true },
         ],
         ([X, Y]) => {
-          if (native) return this.nativeMatmul(X!, Y!, rows, w, wAddress);
+          if (native) return this.nativeMatmul(X!, Y!, rows, w, wAddress, accumulation === "float64");
           const parts = this.split(rows, n, k, true);
           const chunk = Math.min(DECODE_CHUNK_ROWS, Math.max(...parts.map((p) => p.n1 - p.n0)));
           const decoded = parts.map(() => this.mustAllocate(chunk * k * 4));
@@ -303,7 +303,7 @@ export class WasmKernels implements Kernels {
    * X · Wᵀ on the native GEMM for an encoded W in the kernels' memory: blocks of W's rows are decoded to float32
    * on every thread, then multiplied natively into their columns of Y.
    */
-  private nativeMatmul(X: Operand, Y: Operand, rows: number, w: WeightMatrix, wAddress: number): void {
+  private nativeMatmul(X: Operand, Y: Operand, rows: number, w: WeightMatrix, wAddress: number, float64: boolean): void {
     const { rows: n, cols: k, type } = w;
     const rowBytes = (k / type.blockSize) * type.typeSize;
     const block = Math.min(n, Math.max(1, Math.floor(NATIVE_DECODE_VALUES / k)));
@@ -313,7 +313,7 @@ export class WasmKernels implements Kernels {
         const count = Math.min(block, n - first);
         const parts = this.split(1, count, k, true);
         this.run(parts.map((p) => ({ kind: "decode", type: type.name, src: wAddress + (first + p.n0) * rowBytes, dst: decoded + 4 * p.n0 * k, count: (p.n1 - p.n0) * k })));
-        this.native!.gemmNT(rows, count, k, X.address, decoded, Y.address + 4 * first, Y.ld, false);
+        this.native!.gemmNT(rows, count, k, X.address, decoded, Y.address + 4 * first, Y.ld, false, float64);
       }
     } finally {
       this.memory.release(decoded);

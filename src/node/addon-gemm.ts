@@ -1,7 +1,8 @@
 /**
  * The native GEMM of bitsmith's own addon (native/gemm.c, built by `npm install` with node-gyp where a C compiler
  * is present; `npm run build:native` rebuilds it): AVX2/FMA register tiles on x86-64, portable C elsewhere, its
- * own threads (one per requested thread, the calling one included, each a run of whole 16-column panels). It
+ * own threads (one per requested thread, the calling one included, each a run of whole column panels), sums in
+ * float32 or (quantized weights) in float64 over exact products. It
  * reads and writes the WebAssembly kernels' shared memory in place, so unlike onnxruntime-node (which refuses
  * SharedArrayBuffer tensors) nothing is copied. Each output element's arithmetic does not depend on the thread
  * count or the tile it falls in (see native/gemm.c), so every thread count gives the same bits.
@@ -12,8 +13,8 @@ import type { NativeGemm } from "../kernels/native-gemm.js";
 
 /** The addon's exports. */
 export interface NativeAddon {
-  /** C (+)= A · Bᵀ over `view`; a, b, c are indices into it, leading dimensions in values. */
-  gemmNT(view: Float32Array, m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, threads: number): void;
+  /** C (+)= A · Bᵀ over `view`; a, b, c are indices into it, leading dimensions in values; float64: float64 sums. */
+  gemmNT(view: Float32Array, m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: boolean, threads: number, float64: boolean): void;
   /** What the build computes with: "avx2+fma" or "portable c". */
   features(): string;
 }
@@ -62,10 +63,10 @@ export class AddonGemm implements NativeGemm {
     return m >= MIN_ROWS && m * n * k >= MIN_MACS;
   }
 
-  gemmNT(m: number, n: number, k: number, a: number, b: number, c: number, ldc: number, accumulate: boolean): void {
+  gemmNT(m: number, n: number, k: number, a: number, b: number, c: number, ldc: number, accumulate: boolean, float64: boolean): void {
     // A view per call: a shared memory that grew has a new, longer buffer.
     const view = new Float32Array(this.memory!.buffer);
-    this.addon.gemmNT(view, m, n, k, a / 4, k, b / 4, k, c / 4, ldc, accumulate, this.threads);
+    this.addon.gemmNT(view, m, n, k, a / 4, k, b / 4, k, c / 4, ldc, accumulate, this.threads, float64);
   }
 
   async close(): Promise<void> {}

@@ -96,8 +96,8 @@ export class OnnxGemm implements NativeGemm {
     for (const w of this.workers) w.unref();
   }
 
-  accepts(m: number, n: number, k: number): boolean {
-    return m >= MIN_ROWS && m * n * k >= MIN_MACS;
+  accepts(m: number, n: number, k: number, float64: boolean): boolean {
+    return !float64 && m >= MIN_ROWS && m * n * k >= MIN_MACS;
   }
 
   gemmNT(m: number, n: number, k: number, a: number, b: number, c: number, ldc: number, accumulate: boolean): void {

@@ -8,7 +8,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { SeededRandom, tensorType } from "../../src/core/index.js";
 import { requireCodec } from "../../src/codecs/index.js";
-import type { Kernels } from "../../src/kernels/index.js";
+import type { Kernels, NativeGemm } from "../../src/kernels/index.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
 import { AddonGemm, loadNativeAddon } from "../../src/node/addon-gemm.js";
 import { OnnxGemm, columnParts, onnxRuntimeInstalled } from "../../src/node/onnx-gemm.js";
@@ -66,17 +66,19 @@ test("columnParts covers the columns in at most `threads` ranges of whole 128-co
 
 test("the native GEMMs accept only products large enough to pay for a call", () => {
   const g = new OnnxGemm(2);
-  assert.equal(g.accepts(1, 4096, 4096), false, "GEMV stays on WebAssembly");
-  assert.equal(g.accepts(32, 4096, 4096), false, "so do a few rows");
-  assert.equal(g.accepts(512, 64, 64), false);
-  assert.equal(g.accepts(512, 2048, 2048), true);
+  assert.equal(g.accepts(1, 4096, 4096, false), false, "GEMV stays on WebAssembly");
+  assert.equal(g.accepts(32, 4096, 4096, false), false, "so do a few rows");
+  assert.equal(g.accepts(512, 64, 64, false), false);
+  assert.equal(g.accepts(512, 2048, 2048, false), true);
+  assert.equal(g.accepts(512, 2048, 2048, true), false, "MLAS has no float64 sums");
   const addon = loadNativeAddon();
   if (!addon) return;
-  const own = new AddonGemm(2, addon);
-  assert.equal(own.accepts(1, 4096, 4096), false, "GEMV stays on WebAssembly");
-  assert.equal(own.accepts(8, 4096, 4096), false);
-  assert.equal(own.accepts(16, 4096, 4096), true, "no copies: from 16 rows on");
-  assert.equal(own.accepts(512, 32, 32), false);
+  const own: NativeGemm = new AddonGemm(2, addon);
+  assert.equal(own.accepts(1, 4096, 4096, false), false, "GEMV stays on WebAssembly");
+  assert.equal(own.accepts(8, 4096, 4096, false), false);
+  assert.equal(own.accepts(16, 4096, 4096, false), true, "no copies: from 16 rows on");
+  assert.equal(own.accepts(16, 4096, 4096, true), true, "float64 sums too");
+  assert.equal(own.accepts(512, 32, 32, false), false);
 });
 
 for (const backend of BACKENDS) {
@@ -150,17 +152,60 @@ test(`${backend.kind} matmul decodes F16, Q8_0 and Q4_K weights in kernel memory
 
 }
 
+test("the addon's float64 sums equal the float64 product within float32 rounding of each 256-value block, the same bits on 1, 2 and 3 threads, in gemmNT and in matmul", { skip: BACKENDS[0].skip }, async () => {
+  const rnd = new SeededRandom(12);
+  const runs = await Promise.all([1, 2, 3].map((t) => nativeKernels(t, "native")));
+  for (const [m, n, k] of [[17, 1031, 999], [64, 300, 4095], [129, 9, 513]] as const) {
+    const a = rnd.fillNormal(new Float32Array(m * k), 1);
+    const b = rnd.fillNormal(new Float32Array(n * k), 1);
+    const { c: want, abs } = float64Product(m, n, k, a, 0, k, b, 0, k);
+    let first: Float32Array | undefined;
+    for (const K of runs) {
+      const [A, B, C] = [K.allocate(m * k), K.allocate(n * k), K.allocate(m * n)];
+      A.set(a);
+      B.set(b);
+      K.gemmNT(m, n, k, A, 0, k, B, 0, k, C, 0, n, { accumulation: "float64" });
+      for (let i = 0; i < m * n; i++) {
+        // Products exact, sums in float64; each block's sum rounds once into C: ⌈k/256⌉ float32 roundings.
+        const bound = (Math.ceil(k / 256) + 1) * 2 ** -24 * abs[i]! + 1e-30;
+        if (!(Math.abs(C[i]! - want[i]!) <= bound)) assert.fail(`${m}×${n}×${k} on ${K.threads} at ${i}: ${C[i]} vs ${want[i]} (bound ${bound})`);
+      }
+      if (first) assert.deepEqual(C.slice(), first, `${m}×${n}×${k}: ${K.threads} threads vs 1`);
+      first ??= C.slice();
+      for (const v of [A, B, C]) K.release(v);
+    }
+  }
+  // matmul of Q4_0 weights with llama.cpp's float64 sums goes through the same code.
+  const [rows, cols, outDim] = [32, 512, 300];
+  const x = rnd.fillNormal(new Float32Array(rows * cols), 1);
+  const codec = requireCodec("Q4_0");
+  const data = codec.quantize(rnd.fillNormal(new Float32Array(outDim * cols), 0.1), outDim, cols);
+  const { c: want, abs } = float64Product(rows, outDim, cols, x, 0, cols, codec.dequantize(data, outDim * cols), 0, cols);
+  let first: Float32Array | undefined;
+  for (const K of runs) {
+    const X = K.allocate(rows * cols);
+    X.set(x);
+    const w = { rows: outDim, cols, type: tensorType("Q4_0")!, data: K.place(data) };
+    const y = K.allocate(rows * outDim);
+    K.matmul(X, rows, w, y, "float64");
+    for (let i = 0; i < rows * outDim; i++) assert.ok(Math.abs(y[i]! - want[i]!) <= 4 * 2 ** -24 * abs[i]! + 1e-30, `Q4_0 at ${i}: ${y[i]} vs ${want[i]}`);
+    if (first) assert.deepEqual(y.slice(), first, `Q4_0: ${K.threads} threads vs 1`);
+    first ??= y.slice();
+    for (const v of [X, y, w.data]) K.release(v);
+  }
+});
+
 test("the addon refuses arguments that would reach outside its view, with a clear error and nothing written", { skip: BACKENDS[0].skip }, () => {
   const addon = loadNativeAddon()!;
   const view = new Float32Array(100).fill(7);
-  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 8, 32, 8, 90, 4, false, 1), /C outside the view/);
-  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 70, 8, 0, 8, 0, 4, false, 1), /A outside the view/);
-  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 8, -1, 8, 90, 4, false, 1), /B outside the view/);
-  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 4, 32, 8, 64, 4, false, 1), /bad shape/);
-  assert.throws(() => addon.gemmNT(new Float64Array(4) as unknown as Float32Array, 1, 1, 1, 0, 1, 1, 1, 2, 1, false, 1), /Float32Array/);
+  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 8, 32, 8, 90, 4, false, 1, false), /C outside the view/);
+  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 70, 8, 0, 8, 0, 4, false, 1, false), /A outside the view/);
+  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 8, -1, 8, 90, 4, false, 1, false), /B outside the view/);
+  assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 4, 32, 8, 64, 4, false, 1, false), /bad shape/);
+  assert.throws(() => addon.gemmNT(new Float64Array(4) as unknown as Float32Array, 1, 1, 1, 0, 1, 1, 1, 2, 1, false, 1, false), /Float32Array/);
   assert.ok(view.every((v) => v === 7), "nothing was written");
   // In bounds: 4 × 4 of dot products of eight 7s.
-  addon.gemmNT(view, 4, 4, 8, 0, 8, 32, 8, 64, 4, false, 2);
+  addon.gemmNT(view, 4, 4, 8, 0, 8, 32, 8, 64, 4, false, 2, false);
   assert.deepEqual([...view.subarray(64, 80)], new Array(16).fill(8 * 49));
 });
 
