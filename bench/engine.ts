@@ -1,8 +1,9 @@
 /**
  * Engine throughput on 1 and 2 threads (the Node kernels: WebAssembly SIMD with relaxed-SIMD FMA): evaluation (perplexity-style forward passes, logits for every position)
  * and generation (one token per step with a KV cache), in tokens/s and achieved GFLOP/s. The synthetic model also
- * runs on the native paths where present ("synthetic2048_native": large products on bitsmith's addon;
- * "synthetic2048_onnxruntime": on onnxruntime's MLAS); stories260K's products are too small for them.
+ * runs on the native paths where present ("synthetic2048_native": large products on bitsmith's addon, also with
+ * Q4_0 matrices, "synthetic2048_q4_0_native", whose float64 sums only the addon has; "synthetic2048_onnxruntime":
+ * on onnxruntime's MLAS); stories260K's products are too small for them.
  *  - stories260K (the reference GGUF, f32 and Q4_0): llama-perplexity's protocol at ctx 128 on ts-head20k;
  *  - a synthetic Llama (hidden 2048, ffn 5632, 2 layers, 32 heads / 8 KV heads, vocab 32000, F16 matrices, and
  *    the same with Q4_0 matrices ("synthetic2048_q4_0": llama.cpp's 8-bit activations, float64 sums),
@@ -151,6 +152,8 @@ export async function benchEngine(): Promise<Record<string, number>> {
       const native = await createNodeKernels({ threads, kind });
       try {
         await benchSynthetic(native, out, `synthetic2048_${kind}`);
+        // Float64 sums (quantized weights) go native on the addon only.
+        if (kind === "native") await benchSynthetic(native, out, "synthetic2048_q4_0_native", "Q4_0");
       } finally {
         await native.close();
       }
