@@ -6,7 +6,7 @@
  *    the path of runtimes without relaxed SIMD);
  *  - Node's native paths where present: bitsmith's addon ("native": kind "native", native/gemm.c, built by npm
  *    install) and onnxruntime-node's MLAS ("onnxruntime"), the large products on them, GEMV on WebAssembly;
- *  - the float64-lane product quantized weights use ("fma_float64", 512 × 2048 × 5632);
+ *  - the float64-lane product quantized weights use ("fma_float64", "native_float64", 512 × 2048 × 5632);
  *  - the same shapes through OpenBLAS (cblas_sgemm / cblas_sgemv, bench/openblas-gemm.c compiled here) when a C
  *    compiler and libopenblas-dev are installed, and the ratios bitsmith / OpenBLAS; skipped otherwise.
  * Wall-clock figures drop when other processes share the cores (loadavg_1min is reported for context). On one
@@ -114,9 +114,12 @@ export async function benchKernels(): Promise<Record<string, number>> {
             if (threads === 1) out[`${key}.${label}_cpu_vs_openblas`] = results[label]!.cpu / results.openblas.cpu;
           }
         }
-        // The float64-lane product of quantized weights (llama.cpp's integer dot products), on the portable path.
+        // The float64-lane product of quantized weights (llama.cpp's integer dot products), on the portable path
+        // and on the addon (onnxruntime has none: its kernels leave these products to WebAssembly).
         const { name, m, n, k, runs } = SHAPES[2]!;
-        out[`${name}.t${threads}.fma_float64_gflops`] = gflops(paths.fma!, m, n, k, runs, "float64").wall;
+        for (const label of ["fma", "native"]) {
+          if (paths[label]) out[`${name}.t${threads}.${label}_float64_gflops`] = gflops(paths[label], m, n, k, runs, "float64").wall;
+        }
       } finally {
         await Promise.all(Object.values(paths).map((k) => k.close()));
       }
