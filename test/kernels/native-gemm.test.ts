@@ -172,6 +172,12 @@ test("the addon's float64 sums equal the float64 product within float32 rounding
       }
       if (first) assert.deepEqual(C.slice(), first, `${m}×${n}×${k}: ${K.threads} threads vs 1`);
       first ??= C.slice();
+      // Accumulating (GPTQ's updates): C + A·Bᵀ = 2·A·Bᵀ within twice the bound.
+      K.gemmNT(m, n, k, A, 0, k, B, 0, k, C, 0, n, { accumulation: "float64", accumulate: true });
+      for (let i = 0; i < m * n; i++) {
+        const bound = 2 * (Math.ceil(k / 256) + 2) * 2 ** -24 * abs[i]! + 1e-30;
+        if (!(Math.abs(C[i]! - 2 * want[i]!) <= bound)) assert.fail(`${m}×${n}×${k} accumulated on ${K.threads} at ${i}: ${C[i]} vs ${2 * want[i]!}`);
+      }
       for (const v of [A, B, C]) K.release(v);
     }
   }
