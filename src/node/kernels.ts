@@ -1,8 +1,8 @@
 /**
  * Kernels for Node: WebAssembly SIMD with relaxed-SIMD fused multiply-add switched on (Node 20 ships it behind a
- * flag), over bitsmith's worker pool, with the large float32 products on native code: bitsmith's own addon when
- * it was built at install (AddonGemm), else onnxruntime-node's kernels when that optional package is installed
- * (OnnxGemm).
+ * flag), over bitsmith's worker pool, with the large products on native code: bitsmith's own addon when it was
+ * built at install (AddonGemm: float32 and float64 sums), else onnxruntime-node's kernels when that optional
+ * package is installed (OnnxGemm: float32 only).
  */
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
@@ -29,7 +29,7 @@ export interface NodeKernelOptions {
   /** Run on this pool's workers (threads = pool.threads); it stays open when the kernels close. */
   pool?: WorkerPool;
   /**
-   * "auto" (default): WebAssembly, with the large float32 products on bitsmith's native addon when it was built,
+   * "auto" (default): WebAssembly, with the large products on bitsmith's native addon when it was built,
    * else on onnxruntime-node when it is installed and starts; "native": the same, failing when neither is
    * there; "onnxruntime": onnxruntime-node for them (failing without it); "wasm": WebAssembly only;
    * "reference": the plain JavaScript reference.
