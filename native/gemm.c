@@ -14,7 +14,8 @@
  * every thread count gives the same bits): k is cut into blocks of KC values starting at 0; within a block one
  * accumulator sums a[p]·b[p] in order of p by multiply-add (fused with AVX2 + FMA; in float64 the products are
  * exact, so fused or not is the same); the block's sum is added to C (in float64 then rounded, for float64 sums;
- * C starts at 0 unless accumulating). Threads take runs of whole NR-column panels.
+ * C starts at 0 unless accumulating). Products of at most DIRECT_ROWS rows in float32 are computed without
+ * packing (see direct_part). Threads take runs of whole NR-column panels.
  */
 #include <node_api.h>
 #include <stdbool.h>
@@ -246,6 +247,63 @@ static void tile64(int kc, const void *pa, const void *pb, float *c, int ldc, in
 }
 #endif
 
+/*
+ * Few rows of A (GEMV while generating): no packing, which would cost more than the products. Four rows of B at a
+ * time against each row of A, B read once; each element sums eight lanes (p ≡ lane mod 8, in order of p), then
+ * the lanes pairwise ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the last k mod 8 products in order.
+ */
+#define DIRECT_ROWS 3
+
+static float direct_tail(const float *a, const float *b, int from, int k, float sum) {
+  for (int p = from; p < k; p++) sum += a[p] * b[p];
+  return sum;
+}
+
+#ifdef BITSMITH_AVX2
+static float lanes_sum(__m256 v) {
+  const __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* l0+l4, l1+l5, l2+l6, l3+l7 */
+  const __m128 y = _mm_add_ps(x, _mm_movehl_ps(x, x));                              /* (l0+l4)+(l2+l6), (l1+l5)+(l3+l7) */
+  return _mm_cvtss_f32(_mm_add_ss(y, _mm_shuffle_ps(y, y, 1)));
+}
+
+static void direct_rows(const float *a, const float *const b[4], int k, float out[4]) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int p = 0;
+  for (; p + 8 <= k; p += 8) {
+    const __m256 x = _mm256_loadu_ps(a + p);
+    s0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b[0] + p), s0);
+    s1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b[1] + p), s1);
+    s2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b[2] + p), s2);
+    s3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b[3] + p), s3);
+  }
+  const __m256 s[4] = {s0, s1, s2, s3};
+  for (int r = 0; r < 4; r++) out[r] = direct_tail(a, b[r], p, k, lanes_sum(s[r]));
+}
+#else
+static void direct_rows(const float *a, const float *const b[4], int k, float out[4]) {
+  for (int r = 0; r < 4; r++) {
+    float l[8] = {0};
+    int p = 0;
+    for (; p + 8 <= k; p += 8)
+      for (int q = 0; q < 8; q++) l[q] += a[p + q] * b[r][p + q];
+    out[r] = direct_tail(a, b[r], p, k, (((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))));
+  }
+}
+#endif
+
+static void direct_part(Part *q) {
+  for (int j = 0; j < q->n; j += 4) {
+    const float *b[4];
+    for (int r = 0; r < 4; r++) b[r] = q->b + (size_t)(j + (j + r < q->n ? r : 0)) * q->ldb;
+    for (int i = 0; i < q->m; i++) {
+      float sum[4];
+      direct_rows(q->a + (size_t)i * q->lda, b, q->k, sum);
+      float *row = q->c + (size_t)i * q->ldc + j;
+      for (int r = 0; r < 4 && j + r < q->n; r++) row[r] = q->accumulate ? row[r] + sum[r] : sum[r];
+    }
+  }
+}
+
 static const Kernel F32 = {NR, 2048, sizeof(float), pack_a, pack_b, tile};
 static const Kernel F64 = {NR64, 1024, sizeof(double), pack_a64, pack_b64, tile64};
 
@@ -255,6 +313,10 @@ static void *gemm_part(void *arg) {
   Part *q = (Part *)arg;
   const Kernel *K = q->kernel;
   if (q->n <= 0) return NULL;
+  if (q->m <= DIRECT_ROWS && K == &F32) {
+    direct_part(q);
+    return NULL;
+  }
   const int nr = K->nr;
   char *pa = (char *)malloc(K->size * MC * KC + 64);
   char *pb = (char *)malloc(K->size * (size_t)min(K->nc, q->n + nr) * KC + 64);

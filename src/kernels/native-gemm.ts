@@ -11,9 +11,10 @@ export interface NativeGemm {
   prepare(memory: WebAssembly.Memory): Promise<void>;
   /**
    * Whether this product is worth a native call (a call costs a round trip to other threads), and, with
-   * `float64`, whether this GEMM sums in float64 (exact products of the float32 values) at all.
+   * `float64`, whether this GEMM sums in float64 (exact products of the float32 values) at all. `decoded`: B is
+   * decoded from stored weights just for this product (which WebAssembly fuses with few rows of A).
    */
-  accepts(m: number, n: number, k: number, float64: boolean): boolean;
+  accepts(m: number, n: number, k: number, float64: boolean, decoded: boolean): boolean;
   /**
    * C [m × n] (row stride ldc) = A · Bᵀ, or C += A · Bᵀ with `accumulate`, for A [m × k] and B [n × k] stored
    * contiguously; byte addresses in the memory; sums in float64 with `float64` (only when accepted so). Returns

@@ -178,7 +178,7 @@ export class WasmKernels implements Kernels {
         { view: c, offset: cOff, ld: ldc, rows: m, cols: n, input: accumulate, output: true },
       ],
       ([A, B, C]) => {
-        if (A!.ld === k && B!.ld === k && this.native?.accepts(m, n, k, float64)) this.native.gemmNT(m, n, k, A!.address, B!.address, C!.address, C!.ld, accumulate, float64);
+        if (A!.ld === k && B!.ld === k && this.native?.accepts(m, n, k, float64, false)) this.native.gemmNT(m, n, k, A!.address, B!.address, C!.address, C!.ld, accumulate, float64);
         else this.run(this.split(m, n, k).map((p, i) => this.gemmTask(p, k, A!, B!, C!, accumulate, float64, i)));
       },
     );
@@ -245,7 +245,7 @@ export class WasmKernels implements Kernels {
       return;
     }
     if (wAddress !== undefined) {
-      const native = this.native?.accepts(rows, n, k, accumulation === "float64");
+      const native = this.native?.accepts(rows, n, k, accumulation === "float64", true);
       this.withOperands(
         [
           { view: x, offset: 0, ld: k, rows, cols: k, input: true },

@@ -37,11 +37,18 @@ export function loadNativeAddon(): NativeAddon | undefined {
 }
 
 /**
- * Smallest product worth the addon: below it WebAssembly's direct path (no packing) is as fast. Measured on
- * 2048 × 2048 weights, 1 thread: at 8 rows the addon and WebAssembly are even, from 16 rows the addon leads.
+ * Smallest product worth the addon's packed path: below it WebAssembly is as fast. Measured on 2048 × 2048
+ * weights, 1 thread: at 8 rows the addon and WebAssembly are even, from 16 rows the addon leads.
  */
 const MIN_ROWS = 16;
 const MIN_MACS = 1 << 20;
+/**
+ * GEMV (up to this many rows, float32 sums, B already float32 in memory): the addon's direct path reads B once at
+ * the memory's speed. Weights decoded for the call stay on WebAssembly, which decodes and multiplies a chunk at a
+ * time in cache.
+ */
+const DIRECT_ROWS = 3;
+const MIN_DIRECT_VALUES = 1 << 20;
 
 export class AddonGemm implements NativeGemm {
   readonly description: string;
@@ -59,7 +66,8 @@ export class AddonGemm implements NativeGemm {
     this.memory = memory;
   }
 
-  accepts(m: number, n: number, k: number): boolean {
+  accepts(m: number, n: number, k: number, float64: boolean, decoded: boolean): boolean {
+    if (m <= DIRECT_ROWS) return !float64 && !decoded && n * k >= MIN_DIRECT_VALUES;
     return m >= MIN_ROWS && m * n * k >= MIN_MACS;
   }
 

@@ -65,20 +65,22 @@ test("columnParts covers the columns in at most `threads` ranges of whole 128-co
 });
 
 test("the native GEMMs accept only products large enough to pay for a call", () => {
-  const g = new OnnxGemm(2);
-  assert.equal(g.accepts(1, 4096, 4096, false), false, "GEMV stays on WebAssembly");
-  assert.equal(g.accepts(32, 4096, 4096, false), false, "so do a few rows");
-  assert.equal(g.accepts(512, 64, 64, false), false);
-  assert.equal(g.accepts(512, 2048, 2048, false), true);
-  assert.equal(g.accepts(512, 2048, 2048, true), false, "MLAS has no float64 sums");
+  const g: NativeGemm = new OnnxGemm(2);
+  assert.equal(g.accepts(1, 4096, 4096, false, false), false, "GEMV stays on WebAssembly");
+  assert.equal(g.accepts(32, 4096, 4096, false, false), false, "so do a few rows");
+  assert.equal(g.accepts(512, 64, 64, false, false), false);
+  assert.equal(g.accepts(512, 2048, 2048, false, true), true);
+  assert.equal(g.accepts(512, 2048, 2048, true, false), false, "MLAS has no float64 sums");
   const addon = loadNativeAddon();
   if (!addon) return;
   const own: NativeGemm = new AddonGemm(2, addon);
-  assert.equal(own.accepts(1, 4096, 4096, false), false, "GEMV stays on WebAssembly");
-  assert.equal(own.accepts(8, 4096, 4096, false), false);
-  assert.equal(own.accepts(16, 4096, 4096, false), true, "no copies: from 16 rows on");
-  assert.equal(own.accepts(16, 4096, 4096, true), true, "float64 sums too");
-  assert.equal(own.accepts(512, 32, 32, false), false);
+  assert.equal(own.accepts(1, 4096, 4096, false, false), true, "GEMV on float32 operands: read once at memory speed");
+  assert.equal(own.accepts(1, 4096, 4096, false, true), false, "GEMV on decoded weights stays on WebAssembly (fused there)");
+  assert.equal(own.accepts(1, 4096, 4096, true, false), false, "so does a float64 GEMV");
+  assert.equal(own.accepts(8, 4096, 4096, false, false), false);
+  assert.equal(own.accepts(16, 4096, 4096, false, true), true, "no copies: from 16 rows on");
+  assert.equal(own.accepts(16, 4096, 4096, true, true), true, "float64 sums too");
+  assert.equal(own.accepts(512, 32, 32, false, false), false);
 });
 
 for (const backend of BACKENDS) {
@@ -87,7 +89,7 @@ test(`${backend.kind} gemmNT equals the float64 product within a sequential floa
   const runs = await Promise.all([1, 2, 3].map((t) => nativeKernels(t, backend.kind)));
   const wasm = await createNodeKernels({ threads: 1, kind: "wasm" });
   open.push(wasm);
-  for (const [m, n, k] of [[67, 4095, 257], [64, 300, 999], [65, 1031, 1024], [129, 385, 513], [17, 33, 4095]] as const) {
+  for (const [m, n, k] of [[67, 4095, 257], [64, 300, 999], [65, 1031, 1024], [129, 385, 513], [17, 33, 4095], [1, 1031, 1027], [3, 1027, 1031]] as const) {
     if (!runs[0]!.description.includes("bitsmith native") && m < 64) continue; // onnxruntime takes 64 rows and more
     const a = rnd.fillNormal(new Float32Array(m * k), 1);
     const b = rnd.fillNormal(new Float32Array(n * k), 1);
