@@ -249,8 +249,9 @@ static void tile64(int kc, const void *pa, const void *pb, float *c, int ldc, in
 
 /*
  * Few rows of A (GEMV while generating): no packing, which would cost more than the products. DIRECT_COLS rows
- * of B at a time (eight streams in flight: measured faster than four) against each row of A, B read once; each element sums eight lanes (p ≡ lane mod 8, in order of p), then
- * the lanes pairwise ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the last k mod 8 products in order.
+ * of B at a time (eight streams in flight: measured faster than four) against each row of A, B read once; each
+ * element sums eight lanes (p ≡ lane mod 8, in order of p), then the lanes pairwise
+ * ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the last k mod 8 products in order.
  */
 #define DIRECT_ROWS 3
 #define DIRECT_COLS 8
