@@ -140,21 +140,24 @@ function packFunction(name: string, rows: number): FunctionBuilder {
   return f;
 }
 
+type TileStore = (f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local, rows: Local, cols: Local, load: Local) => void;
+
 /**
- * tile_packed(pa, pb, groups, c, ldc, rows, cols, load): a 2 × 4 tile from a packed A pair and a packed B tile
- * of `groups` groups of four k values. ldc in bytes.
+ * tile_packed / tile_f64_packed (pa, pb, passes, c, ldc, rows, cols, load): a 2 × 4 tile from a packed A pair and
+ * a packed B tile, `passes` vectors of each row deep (groups of four float32 values of k, or pairs of float64
+ * values), then `store` (ldc in bytes). 8 accumulators, 6 loads per 8 multiply-adds.
  */
-function packedTileFunction(madd: Madd): FunctionBuilder {
-  const f = new FunctionBuilder("tile_packed", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [pa, pb, groups, c, ldc, rows, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local];
+function packedTileFunction(name: string, madd: Madd, store: TileStore): FunctionBuilder {
+  const f = new FunctionBuilder(name, ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [pa, pb, passes, c, ldc, rows, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local];
   const acc = locals(2, () => locals(4, () => f.local("v128")));
   const av = locals(2, () => f.local("v128"));
   const bv = f.local("v128");
   const g = f.local("i32");
   for (const row of acc) for (const x of row) f.set(x, f32x4.zero());
-  // One group per pass: unrolled, V8's optimiser hoists the next group's loads above this one's multiply-adds
-  // and spills accumulators (measured: half the speed).
-  f.forRange(g, i32.const(0), groups.get(), i32.const(1), () => {
+  // One pass per loop iteration: unrolled, V8's optimiser hoists the next pass's loads above this one's
+  // multiply-adds and spills accumulators (measured: half the speed).
+  f.forRange(g, i32.const(0), passes.get(), i32.const(1), () => {
     av.forEach((v, i) => f.set(v, f32x4.load(pa.get(), 16 * i)));
     for (let j = 0; j < 4; j++) {
       f.set(bv, f32x4.load(pb.get(), 16 * j));
@@ -163,7 +166,7 @@ function packedTileFunction(madd: Madd): FunctionBuilder {
     f.set(pa, i32.add(pa.get(), i32.const(32)));
     f.set(pb, i32.add(pb.get(), i32.const(64)));
   });
-  emitTileStore(f, acc, c, ldc, rows, cols, load);
+  store(f, acc, c, ldc, rows, cols, load);
   return f;
 }
 
@@ -279,34 +282,6 @@ function emitF64TileStore(f: FunctionBuilder, acc: Local[][], c: Local, ldc: Loc
     if (i === 0) body();
     else f.ifThen(i32.ltS(i32.const(i), rows!.get()), body);
   });
-}
-
-/**
- * tile_f64_packed(pa, pb, pairs, c, ldc, rows, cols, load): a 2 × 4 tile with float64 lanes from a pack_f64_2
- * A pair and a pack_f64_4 B tile of `pairs` pairs of k. Products of float32 values are exact in float64, so
- * only the sums round, far below float32's (and fused or not, the multiply-add gives the same bits). Used where
- * llama.cpp's dot products are integer sums (8-bit activations), which float32 accumulation would not
- * reproduce. Same register shape as the float32 tile: 8 accumulators, 6 loads per 8 multiply-adds.
- */
-function f64PackedTileFunction(madd: Madd): FunctionBuilder {
-  const f = new FunctionBuilder("tile_f64_packed", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [pa, pb, pairs, c, ldc, rows, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local];
-  const acc = locals(2, () => locals(4, () => f.local("v128")));
-  const av = locals(2, () => f.local("v128"));
-  const bv = f.local("v128");
-  const g = f.local("i32");
-  for (const row of acc) for (const x of row) f.set(x, f32x4.zero());
-  f.forRange(g, i32.const(0), pairs.get(), i32.const(1), () => {
-    av.forEach((v, i) => f.set(v, f32x4.load(pa.get(), 16 * i)));
-    for (let j = 0; j < 4; j++) {
-      f.set(bv, f32x4.load(pb.get(), 16 * j));
-      av.forEach((v, i) => f.set(acc[i]![j]!, madd(v.get(), bv.get(), acc[i]![j]!.get())));
-    }
-    f.set(pa, i32.add(pa.get(), i32.const(32)));
-    f.set(pb, i32.add(pb.get(), i32.const(64)));
-  });
-  emitF64TileStore(f, acc, c, ldc, rows, cols, load);
-  return f;
 }
 
 /**
@@ -486,10 +461,12 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
   const functions = [
     packFunction("pack_a", 2),
     packFunction("pack_b", 4),
-    packedTileFunction(madd),
+    packedTileFunction("tile_packed", madd, emitTileStore),
     directTileFunction(1, madd),
     directTileFunction(2, madd),
-    f64PackedTileFunction(madd64),
+    // Products of float32 values are exact in float64, so only the sums round, far below float32's (and fused
+    // or not, the multiply-add gives the same bits): llama.cpp's integer dot products (8-bit activations).
+    packedTileFunction("tile_f64_packed", madd64, emitF64TileStore),
     f64DirectTileFunction(madd64),
     packF64Function(2),
     packF64Function(4),
