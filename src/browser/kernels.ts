@@ -4,7 +4,7 @@
  * that may block, i.e. a dedicated worker (see web-worker-executor.ts): call createBrowserKernels from such a
  * worker, which then starts threads - 1 nested workers.
  */
-import { BitsmithError } from "../core/index.js";
+import { checkThreadCount } from "../core/index.js";
 import { createKernels, detectWasmSimd } from "../kernels/index.js";
 import type { KernelKind, Kernels } from "../kernels/index.js";
 import { kernelThreadsUnavailable } from "./thread-support.js";
@@ -24,7 +24,7 @@ export interface BrowserKernelOptions extends WebWorkerExecutorOptions {
 export async function createBrowserKernels(options: BrowserKernelOptions = {}): Promise<Kernels> {
   if (options.kind === "reference" || !detectWasmSimd().simd) return createKernels({ kind: options.kind });
   const threads = options.threads ?? (kernelThreadsUnavailable() === undefined ? (globalThis.navigator?.hardwareConcurrency ?? 1) : 1);
-  if (!Number.isSafeInteger(threads) || threads < 1) throw new BitsmithError(`thread count must be a positive integer, got ${threads}`, { field: "threads" });
+  checkThreadCount(threads);
   const executor = threads > 1 ? new WebWorkerKernelExecutor(threads - 1, options) : undefined;
   try {
     return await createKernels({ kind: options.kind, executor, relaxed: options.relaxed });

@@ -19,3 +19,8 @@ export class BitsmithError extends Error {
 export function check(condition: unknown, message: string, where: { file?: string; field?: string } = {}): asserts condition {
   if (!condition) throw new BitsmithError(message, where);
 }
+
+/** Throws a BitsmithError unless `threads` is a positive integer (a thread count given by the caller). */
+export function checkThreadCount(threads: number): void {
+  check(Number.isSafeInteger(threads) && threads >= 1, `thread count must be a positive integer, got ${threads}`, { field: "threads" });
+}

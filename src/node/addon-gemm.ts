@@ -2,13 +2,12 @@
  * The native GEMM of bitsmith's own addon (native/gemm.c, built by `npm install` with node-gyp where a C compiler
  * is present; `npm run build:native` rebuilds it): AVX2/FMA register tiles on x86-64, portable C elsewhere, its
  * own threads (one per requested thread, the calling one included, each a run of whole column panels), sums in
- * float32 or (quantized weights) in float64 over exact products. It
- * reads and writes the WebAssembly kernels' shared memory in place, so unlike onnxruntime-node (which refuses
- * SharedArrayBuffer tensors) nothing is copied. Each output element's arithmetic does not depend on the thread
+ * float32 or (quantized weights) in float64 over exact products. It reads and writes the WebAssembly kernels'
+ * shared memory in place, so unlike onnxruntime-node (which refuses SharedArrayBuffer tensors) nothing is copied. Each output element's arithmetic does not depend on the thread
  * count or the tile it falls in (see native/gemm.c), so every thread count gives the same bits.
  */
 import { createRequire } from "node:module";
-import { BitsmithError } from "../core/index.js";
+import { checkThreadCount } from "../core/index.js";
 import type { NativeGemm } from "../kernels/native-gemm.js";
 
 /** The addon's exports. */
@@ -22,18 +21,19 @@ export interface NativeAddon {
 /** Where node-gyp puts the addon, from dist/src/node (and src/node) of the package. */
 const ADDON_PATH = "../../../build/Release/bitsmith_native.node";
 
-let loaded: { addon?: NativeAddon; error?: string } | undefined;
+/** The addon once looked for: null when it could not be loaded. */
+let loaded: NativeAddon | null | undefined;
 
 /** The addon, or undefined when it was not built (no C compiler at install) or does not load here. */
 export function loadNativeAddon(): NativeAddon | undefined {
-  if (!loaded) {
+  if (loaded === undefined) {
     try {
-      loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeAddon };
-    } catch (e) {
-      loaded = { error: e instanceof Error ? e.message : String(e) };
+      loaded = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    } catch {
+      loaded = null;
     }
   }
-  return loaded.addon;
+  return loaded ?? undefined;
 }
 
 /**
@@ -58,7 +58,7 @@ export class AddonGemm implements NativeGemm {
     readonly threads: number,
     private readonly addon: NativeAddon,
   ) {
-    if (!Number.isSafeInteger(threads) || threads < 1) throw new BitsmithError(`thread count must be a positive integer, got ${threads}`, { field: "threads" });
+    checkThreadCount(threads);
     this.description = `bitsmith native ${addon.features()}, ${threads} thread${threads > 1 ? "s" : ""}`;
   }
 

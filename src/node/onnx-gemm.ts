@@ -10,7 +10,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
-import { BitsmithError } from "../core/index.js";
+import { BitsmithError, checkThreadCount } from "../core/index.js";
 import { encodeOnnxModel } from "../formats/onnx/index.js";
 import type { NativeGemm } from "../kernels/native-gemm.js";
 import { KernelControl } from "../kernels/kernel-control.js";
@@ -69,7 +69,7 @@ export class OnnxGemm implements NativeGemm {
   private workers: Worker[] = [];
 
   constructor(readonly threads: number) {
-    if (!Number.isSafeInteger(threads) || threads < 1) throw new BitsmithError(`thread count must be a positive integer, got ${threads}`, { field: "threads" });
+    checkThreadCount(threads);
     this.description = `onnxruntime mlas, ${threads} thread${threads > 1 ? "s" : ""}`;
   }
 

@@ -5,7 +5,7 @@
  * pool-worker.js, which serves both kinds of message.
  */
 import { Worker } from "node:worker_threads";
-import { BitsmithError } from "../core/index.js";
+import { BitsmithError, checkThreadCount } from "../core/index.js";
 import type { PoolReply, PoolRequest } from "./pool-worker.js";
 
 const WORKER_URL = new URL("./pool-worker.js", import.meta.url);
@@ -39,7 +39,7 @@ export class WorkerPool {
   private closed = false;
 
   constructor(readonly threads: number) {
-    if (!Number.isSafeInteger(threads) || threads < 1) throw new BitsmithError(`thread count must be a positive integer, got ${threads}`, { field: "threads" });
+    checkThreadCount(threads);
   }
 
   /**
