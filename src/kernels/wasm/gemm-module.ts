@@ -101,11 +101,12 @@ function partialGroup(f: FunctionBuilder, dst: Local, row: Expr, p: Local, kbByt
 }
 
 /**
- * pack(src, ld, rows, count, kb, dst): rows [0, rows) of `src` (leading dimension ld bytes; rows ≥ count
- * are zeros), groups of four values of k in [0, kb) zero-padded, interleaved: for each group, the `rows`
- * vectors one after another. Packs A row pairs (rows = 2) and B tiles (rows = 4).
+ * pack(src, ld, count, kb, dst): rows [0, rows) of `src` (leading dimension ld bytes; rows ≥ count are zeros),
+ * groups of four values of k in [0, kb) zero-padded, interleaved: for each group, the `rows` vectors one after
+ * another. Packs A row pairs (rows = 2) and B tiles (rows = 4). With `float64`, each value is promoted and a
+ * group becomes two pairs of k: for each pair, the rows' two-lane vectors one after another (rows · 16 bytes).
  */
-function packFunction(name: string, rows: number): FunctionBuilder {
+function packFunction(name: string, rows: number, float64: boolean): FunctionBuilder {
   const f = new FunctionBuilder(name, ["i32", "i32", "i32", "i32", "i32"]);
   const [src, ld, count, kb, dst] = f.params as [Local, Local, Local, Local, Local];
   const row = locals(rows, () => f.local("i32"));
@@ -118,24 +119,28 @@ function packFunction(name: string, rows: number): FunctionBuilder {
   f.set(kbBytes, i32.shl(kb.get(), i32.const(2)));
   f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
   f.set(out, dst.get());
+  // Stores the group of row i (loaded into v by `load`); rows ≥ count get zeros.
+  const store = (i: number, load: () => void) => {
+    const write = () => {
+      load();
+      if (!float64) return f.v128Store(out.get(), v.get(), 16 * i);
+      f.v128Store(out.get(), f64x2.promoteLow(v.get()), 16 * i);
+      f.v128Store(out.get(), f64x2.promoteLow(f32x4.shuffle(v.get(), v.get(), [2, 3, 2, 3])), 16 * (rows + i));
+    };
+    const zeros = () => {
+      f.v128Store(out.get(), f32x4.zero(), 16 * i);
+      if (float64) f.v128Store(out.get(), f32x4.zero(), 16 * (rows + i));
+    };
+    if (i === 0) write();
+    else f.ifThen(i32.ltS(i32.const(i), count.get()), write, zeros);
+  };
   f.forRange(p, i32.const(0), end.get(), i32.const(16), () => {
-    row.forEach((r, i) => {
-      const value = f32x4.load(i32.add(r.get(), p.get()));
-      if (i === 0) f.v128Store(out.get(), value, 16 * i);
-      else f.ifThen(i32.ltS(i32.const(i), count.get()), () => f.v128Store(out.get(), value, 16 * i), () => f.v128Store(out.get(), f32x4.zero(), 16 * i));
-    });
-    f.set(out, i32.add(out.get(), i32.const(16 * rows)));
+    row.forEach((r, i) => store(i, () => f.set(v, f32x4.load(i32.add(r.get(), p.get())))));
+    f.set(out, i32.add(out.get(), i32.const((float64 ? 32 : 16) * rows)));
   });
   f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
     f.set(p, end.get());
-    row.forEach((r, i) => {
-      const store = () => {
-        partialGroup(f, v, r.get(), p, kbBytes);
-        f.v128Store(out.get(), v.get(), 16 * i);
-      };
-      if (i === 0) store();
-      else f.ifThen(i32.ltS(i32.const(i), count.get()), store, () => f.v128Store(out.get(), f32x4.zero(), 16 * i));
-    });
+    row.forEach((r, i) => store(i, () => partialGroup(f, v, r.get(), p, kbBytes)));
   });
   return f;
 }
@@ -216,50 +221,6 @@ function directTileFunction(rows: number, madd: Madd): FunctionBuilder {
   });
   f.set(rowCount, i32.const(rows));
   emitTileStore(f, acc, c, ldc, rowCount, cols, load);
-  return f;
-}
-
-/**
- * pack_f64_R(src, ld, count, kb, dst): as pack (rows [0, count) of `src`, the others zeros; k in [0, kb)
- * zero-padded to a multiple of 4), each value promoted to float64 and interleaved by pairs of k: for each pair,
- * the R rows' two-lane vectors one after another (R · 16 bytes). Packs A row pairs and B 4-row tiles for
- * tile_f64_packed.
- */
-function packF64Function(rows: number): FunctionBuilder {
-  const f = new FunctionBuilder(`pack_f64_${rows}`, ["i32", "i32", "i32", "i32", "i32"]);
-  const [src, ld, count, kb, dst] = f.params as [Local, Local, Local, Local, Local];
-  const row = locals(rows, () => f.local("i32"));
-  const p = f.local("i32");
-  const end = f.local("i32");
-  const kbBytes = f.local("i32");
-  const v = f.local("v128");
-  const out = f.local("i32");
-  row.forEach((r, i) => f.set(r, i === 0 ? src.get() : i32.add(row[i - 1]!.get(), ld.get())));
-  f.set(kbBytes, i32.shl(kb.get(), i32.const(2)));
-  f.set(end, i32.and(kbBytes.get(), i32.const(~15)));
-  f.set(out, dst.get());
-  // Stores four values of row i (in v) as two pairs; rows ≥ count get zeros.
-  const store = (i: number, load: () => void) => {
-    const write = () => {
-      load();
-      f.v128Store(out.get(), f64x2.promoteLow(v.get()), 16 * i);
-      f.v128Store(out.get(), f64x2.promoteLow(f32x4.shuffle(v.get(), v.get(), [2, 3, 2, 3])), 16 * (rows + i));
-    };
-    const zeros = () => {
-      f.v128Store(out.get(), f32x4.zero(), 16 * i);
-      f.v128Store(out.get(), f32x4.zero(), 16 * (rows + i));
-    };
-    if (i === 0) write();
-    else f.ifThen(i32.ltS(i32.const(i), count.get()), write, zeros);
-  };
-  f.forRange(p, i32.const(0), end.get(), i32.const(16), () => {
-    row.forEach((r, i) => store(i, () => f.set(v, f32x4.load(i32.add(r.get(), p.get())))));
-    f.set(out, i32.add(out.get(), i32.const(32 * rows)));
-  });
-  f.ifThen(i32.ltS(end.get(), kbBytes.get()), () => {
-    f.set(p, end.get());
-    row.forEach((r, i) => store(i, () => partialGroup(f, v, r.get(), p, kbBytes)));
-  });
   return f;
 }
 
@@ -459,8 +420,8 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
   const madd: Madd = options.relaxed ? f32x4.relaxedMadd : (x, y, z) => f32x4.add(f32x4.mul(x, y), z);
   const madd64: Madd = options.relaxed ? f64x2.relaxedMadd : (x, y, z) => f64x2.add(f64x2.mul(x, y), z);
   const functions = [
-    packFunction("pack_a", 2),
-    packFunction("pack_b", 4),
+    packFunction("pack_a", 2, false),
+    packFunction("pack_b", 4, false),
     packedTileFunction("tile_packed", madd, emitTileStore),
     directTileFunction(1, madd),
     directTileFunction(2, madd),
@@ -468,8 +429,8 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
     // or not, the multiply-add gives the same bits): llama.cpp's integer dot products (8-bit activations).
     packedTileFunction("tile_f64_packed", madd64, emitF64TileStore),
     f64DirectTileFunction(madd64),
-    packF64Function(2),
-    packF64Function(4),
+    packFunction("pack_f64_2", 2, true),
+    packFunction("pack_f64_4", 4, true),
   ];
   const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6, packAF64: 7, packBF64: 8 };
   const all = [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions(), ...activationRoundingFunctions()];
