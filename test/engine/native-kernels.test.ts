@@ -11,8 +11,7 @@ import { LlamaEngine } from "../../src/engine/index.js";
 import type { Kernels } from "../../src/kernels/index.js";
 import { createNodeKernels } from "../../src/node/kernels.js";
 import type { NodeKernelKind } from "../../src/node/kernels.js";
-import { loadNativeAddon } from "../../src/node/addon-gemm.js";
-import { onnxRuntimeInstalled } from "../../src/node/onnx-gemm.js";
+import { NATIVE_BACKENDS } from "../helpers/native-backends.js";
 
 const open: Kernels[] = [];
 after(() => Promise.all(open.map((k) => k.close())));
@@ -22,12 +21,7 @@ const kernels = async (threads: number, kind: NodeKernelKind) => {
   return k;
 };
 
-const BACKENDS = [
-  { kind: "native", name: "bitsmith native", skip: !loadNativeAddon() && "bitsmith's native addon is not built" },
-  { kind: "onnxruntime", name: "onnxruntime", skip: !onnxRuntimeInstalled() && "onnxruntime-node is not installed" },
-] as const;
-
-for (const backend of BACKENDS) {
+for (const backend of NATIVE_BACKENDS) {
 test(`the demo model's 300-token batch gives the same logits on 1 and 3 ${backend.kind} threads, within 1e-4 of the WebAssembly path`, { skip: backend.skip }, async () => {
   const model = await openDemoModel();
   // 300 rows × hidden 256 × 256 outputs and more: every projection is large enough for the native path.

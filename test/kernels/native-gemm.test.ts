@@ -13,12 +13,8 @@ import { createNodeKernels } from "../../src/node/kernels.js";
 import { AddonGemm, loadNativeAddon } from "../../src/node/addon-gemm.js";
 import { OnnxGemm, columnParts, onnxRuntimeInstalled } from "../../src/node/onnx-gemm.js";
 import { float64Product } from "../helpers/gemm-error-bound.js";
+import { NATIVE_BACKENDS } from "../helpers/native-backends.js";
 
-/** Each native backend: the kernel kind that selects it, how its description names it, why it is skipped. */
-const BACKENDS = [
-  { kind: "native", name: "bitsmith native", skip: !loadNativeAddon() && "bitsmith's native addon is not built (npm run build:native)" },
-  { kind: "onnxruntime", name: "onnxruntime", skip: !onnxRuntimeInstalled() && "onnxruntime-node is not installed" },
-] as const;
 const open: Kernels[] = [];
 after(() => Promise.all(open.map((k) => k.close())));
 
@@ -83,7 +79,7 @@ test("the native GEMMs accept only products large enough to pay for a call", () 
   assert.equal(own.accepts(512, 32, 32, false, false), false);
 });
 
-for (const backend of BACKENDS) {
+for (const backend of NATIVE_BACKENDS) {
 test(`${backend.kind} gemmNT equals the float64 product within a sequential float32 sum's bound, the same bits on 1, 2 and 3 threads (odd shapes, strided C, accumulate)`, { skip: backend.skip }, async () => {
   const rnd = new SeededRandom(5);
   const runs = await Promise.all([1, 2, 3].map((t) => nativeKernels(t, backend.kind)));
@@ -154,7 +150,7 @@ test(`${backend.kind} matmul decodes F16, Q8_0 and Q4_K weights in kernel memory
 
 }
 
-test("the addon's float64 sums equal the float64 product within float32 rounding of each 256-value block, the same bits on 1, 2 and 3 threads, in gemmNT and in matmul", { skip: BACKENDS[0].skip }, async () => {
+test("the addon's float64 sums equal the float64 product within float32 rounding of each 256-value block, the same bits on 1, 2 and 3 threads, in gemmNT and in matmul", { skip: NATIVE_BACKENDS[0].skip }, async () => {
   const rnd = new SeededRandom(12);
   const runs = await Promise.all([1, 2, 3].map((t) => nativeKernels(t, "native")));
   for (const [m, n, k] of [[17, 1031, 999], [64, 300, 4095], [129, 9, 513]] as const) {
@@ -203,7 +199,7 @@ test("the addon's float64 sums equal the float64 product within float32 rounding
   }
 });
 
-test("the addon refuses arguments that would reach outside its view, with a clear error and nothing written", { skip: BACKENDS[0].skip }, () => {
+test("the addon refuses arguments that would reach outside its view, with a clear error and nothing written", { skip: NATIVE_BACKENDS[0].skip }, () => {
   const addon = loadNativeAddon()!;
   const view = new Float32Array(100).fill(7);
   assert.throws(() => addon.gemmNT(view, 4, 4, 8, 0, 8, 32, 8, 90, 4, false, 1, false), /C outside the view/);
