@@ -10,15 +10,14 @@
  * llama.cpp's integer dot products) two float64 lanes accumulate the exact products for p ≡ lane (mod 2), the
  * block's sum is l0 + l1, rounded to float32 when added to C.
  *
- * Register tile: 2 rows of A × 4 rows of B, 8 accumulators (x64 V8 code has 15 free vector registers, and its
- * scheduler hoists a pass's loads, so 2 + 4 loaded vectors + 8 is the largest tile that does not spill:
- * measured, 2 × 5, 2 × 6 and 3 × 4 run at half the speed, 3 × 3 and 4 × 2 slower), four products per vector load.
- * Two ways to feed it, same arithmetic:
- *  - packed (m ≥ PACK_MIN_ROWS): per k block and block of GEMM_NC columns, B's 4-row tiles are interleaved four
- *    values at a time, then per block of GEMM_MC rows A's row pairs likewise, so the inner loop walks two
- *    pointers with constant offsets (few instructions per multiply-add; the packed blocks stay in L2, a B tile
- *    in L1); float64 products pack the values already promoted (pairs of k per vector), so their loop has the
- *    float32 one's shape;
+ * Register tile for packed operands: 6 rows of A × 2 rows of B, 12 accumulators (x64 V8 code has 15 free vector
+ * registers: per pass the B pair stays loaded and A's rows come one at a time, 12 + 2 + 1; see
+ * packedTileFunction for the orders that spill). Two ways to feed the products, same arithmetic:
+ *  - packed (m ≥ PACK_MIN_ROWS): per k block and block of GEMM_NC columns, B's row pairs are interleaved four
+ *    values at a time, then per block of GEMM_MC rows A's 6-row panels likewise, so the inner loop walks two
+ *    pointers with constant offsets (few instructions per multiply-add; a panel stays in L1 while the pairs
+ *    stream past it); float64 products pack the values already promoted (pairs of k per vector), so their loop
+ *    has the float32 one's shape;
  *  - direct (fewer rows, e.g. GEMV while generating): rows are read in place, since packing B would cost as
  *    much as the few products made from it.
  */
@@ -29,19 +28,25 @@ import { decodeFunctions } from "./decode-module.js";
 import { rowOpFunctions } from "./row-ops-module.js";
 import { linalgF64Functions } from "./linalg-f64-module.js";
 
+/** Rows of A and of B in a packed tile. */
+const TILE_ROWS_A = 6;
+const TILE_ROWS_B = 2;
 /** k values per block (a multiple of 4). */
 export const GEMM_KC = 512;
-/** Rows of A per packed block (even). */
-export const GEMM_MC = 128;
+/** Rows of A per packed block (a multiple of TILE_ROWS_A). */
+export const GEMM_MC = 120;
 /** From this many rows of A on, operands are packed. */
 export const PACK_MIN_ROWS = 4;
 /**
- * Columns (rows of B) per packed block of B (a multiple of 4): packed once per k block and used by every block
- * of rows of A (measured a few percent faster than packing each 4-row tile per block of A, 256 to 1024 alike).
+ * Columns (rows of B) per packed block of B (a multiple of TILE_ROWS_B): packed once per k block and used by
+ * every block of rows of A (measured a few percent faster than packing B per block of A; 256 to 2048 alike).
  */
 export const GEMM_NC = 512;
-/** Bytes of scratch memory one gemm_nt call needs (packed A block and packed B block, float64 sized). */
-export const GEMM_SCRATCH_BYTES = (GEMM_MC + GEMM_NC) * GEMM_KC * 8;
+/**
+ * Bytes of scratch memory one gemm_nt call needs (packed A block and packed B block, float64 sized, and room for
+ * a tile's accumulators).
+ */
+export const GEMM_SCRATCH_BYTES = (GEMM_MC + GEMM_NC) * GEMM_KC * 8 + TILE_ROWS_A * TILE_ROWS_B * 16;
 
 export interface GemmModuleOptions {
   /** Use f32x4.relaxed_madd (one fused instruction) instead of mul then add. */
@@ -55,38 +60,59 @@ const locals = <T>(n: number, make: () => T): T[] => Array.from({ length: n }, m
 
 /**
  * Adds the tile's lane sums to C: row i, column j gets (l0 + l2) + (l1 + l3) of acc[i][j] (plus C when `load`).
- * Only rows < `rows` and columns < `cols` are written (full 2 × 4 tiles by whole vectors).
+ * Tiles have 2 or 4 columns; only rows < `rows` and columns < `cols` are written (full tiles by whole vectors).
  */
 function emitTileStore(f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local, rows: Local, cols: Local, load: Local): void {
+  const width = acc[0]!.length;
   const t0 = f.local("v128");
   const t1 = f.local("v128");
+  const at = f.local("i32");
   const sums = acc.map(() => f.local("v128"));
-  acc.forEach((row, i) => {
+  // [x0 l0 + l2, x1 l0 + l2, x0 l1 + l3, x1 l1 + l3] for two accumulators x0, x1.
+  const halves = (x0: Expr, x1: Expr) => f32x4.add(f32x4.shuffle(x0, x1, [0, 4, 1, 5]), f32x4.shuffle(x0, x1, [2, 6, 3, 7]));
+  [...acc.keys()].reverse().forEach((i) => {
+    const row = acc[i]!;
     const col = (j: number) => row[j]!.get();
-    f.set(t0, f32x4.add(f32x4.shuffle(col(0), col(1), [0, 4, 1, 5]), f32x4.shuffle(col(0), col(1), [2, 6, 3, 7])));
-    f.set(t1, f32x4.add(f32x4.shuffle(col(2), col(3), [0, 4, 1, 5]), f32x4.shuffle(col(2), col(3), [2, 6, 3, 7])));
-    f.set(sums[i]!, f32x4.add(f32x4.shuffle(t0.get(), t1.get(), [0, 1, 4, 5]), f32x4.shuffle(t0.get(), t1.get(), [2, 3, 6, 7])));
+    f.set(t0, halves(col(0), col(1)));
+    if (width === 2) {
+      f.set(sums[i]!, f32x4.add(t0.get(), f32x4.shuffle(t0.get(), t0.get(), [2, 3, 2, 3])));
+    } else {
+      f.set(t1, halves(col(2), col(3)));
+      f.set(sums[i]!, f32x4.add(f32x4.shuffle(t0.get(), t1.get(), [0, 1, 4, 5]), f32x4.shuffle(t0.get(), t1.get(), [2, 3, 6, 7])));
+    }
   });
-  const cRow = (i: number) => (i === 0 ? c.get() : i32.add(c.get(), ldc.get()));
-  const full = i32.and(i32.eq(cols.get(), i32.const(4)), i32.eq(rows.get(), i32.const(acc.length)));
+  // Row by row, `at` walking down C.
+  const eachRow = (body: (s: Local, i: number) => void) =>
+    sums.forEach((s, i) => {
+      f.set(at, i === 0 ? c.get() : i32.add(at.get(), ldc.get()));
+      body(s, i);
+    });
+  const full = i32.and(i32.eq(cols.get(), i32.const(width)), i32.eq(rows.get(), i32.const(acc.length)));
   f.ifThen(
     full,
-    () => {
-      f.ifThen(load.get(), () => sums.forEach((s, i) => f.set(s, f32x4.add(f32x4.load(cRow(i)), s.get()))));
-      sums.forEach((s, i) => f.v128Store(cRow(i), s.get()));
-    },
-    () => {
-      sums.forEach((s, i) => {
+    () =>
+      eachRow((s) => {
+        if (width === 4) {
+          f.ifThen(load.get(), () => f.set(s, f32x4.add(f32x4.load(at.get()), s.get())));
+          f.v128Store(at.get(), s.get());
+        } else {
+          // Two float32 of C in lanes 0 and 1 (and again in 2 and 3, unused).
+          f.ifThen(load.get(), () => f.set(s, f32x4.add(f64x2.loadSplat(at.get()), s.get())));
+          f.storeLane(at.get(), s.get(), 0);
+          f.storeLane(at.get(), s.get(), 1, 4);
+        }
+      }),
+    () =>
+      eachRow((s, i) =>
         f.ifThen(i32.ltS(i32.const(i), rows.get()), () => {
-          for (let j = 0; j < 4; j++) {
+          for (let j = 0; j < width; j++) {
             f.ifThen(i32.ltS(i32.const(j), cols.get()), () => {
-              f.ifThen(load.get(), () => f.set(s, f32x4.replaceLane(s.get(), j, f32.add(f32.load(cRow(i), 4 * j), f32x4.extractLane(s.get(), j)))));
-              f.storeLane(cRow(i), s.get(), j, 4 * j);
+              f.ifThen(load.get(), () => f.set(s, f32x4.replaceLane(s.get(), j, f32.add(f32.load(at.get(), 4 * j), f32x4.extractLane(s.get(), j)))));
+              f.storeLane(at.get(), s.get(), j, 4 * j);
             });
           }
-        });
-      });
-    },
+        }),
+      ),
   );
 }
 
@@ -148,29 +174,39 @@ function packFunction(name: string, rows: number, float64: boolean): FunctionBui
 type TileStore = (f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local, rows: Local, cols: Local, load: Local) => void;
 
 /**
- * tile_packed / tile_f64_packed (pa, pb, passes, c, ldc, rows, cols, load): a 2 × 4 tile from a packed A pair and
- * a packed B tile, `passes` vectors of each row deep (groups of four float32 values of k, or pairs of float64
- * values), then `store` (ldc in bytes). 8 accumulators, 6 loads per 8 multiply-adds.
+ * tile_packed / tile_f64_packed (pa, pb, passes, c, ldc, rows, cols, load, spill): a 6 × 2 tile from a packed
+ * panel of 6 rows of A and a packed pair of rows of B, `passes` vectors of each row deep (groups of four float32
+ * values of k, or pairs of float64 values), then `store` (ldc in bytes; `spill`: 192 bytes of scratch). Per pass
+ * the B pair is loaded and A's rows one at a time, each feeding two multiply-adds: 12 + 2 + 1 vector registers,
+ * the 15 V8 has on x64. Measured on one core with operands in L1 (V8 11 to 13): 52-55 GFLOP/s against 50 for
+ * the 2 × 4 tile this replaced; 2 × 6, 3 × 4 and 4 × 3 tiles and V8's own unrolling of a loop nested in
+ * another keep more operands live and spill (24-40).
  */
 function packedTileFunction(name: string, madd: Madd, store: TileStore): FunctionBuilder {
-  const f = new FunctionBuilder(name, ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [pa, pb, passes, c, ldc, rows, cols, load] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local];
-  const acc = locals(2, () => locals(4, () => f.local("v128")));
-  const av = locals(2, () => f.local("v128"));
-  const bv = f.local("v128");
+  const f = new FunctionBuilder(name, ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [pa, pb, passes, c, ldc, rows, cols, load, spill] = f.params as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const acc = locals(TILE_ROWS_A, () => locals(TILE_ROWS_B, () => f.local("v128")));
   const g = f.local("i32");
+  const bv = locals(TILE_ROWS_B, () => f.local("v128"));
+  const av = f.local("v128");
   for (const row of acc) for (const x of row) f.set(x, f32x4.zero());
   // One pass per loop iteration: unrolled, V8's optimiser hoists the next pass's loads above this one's
   // multiply-adds and spills accumulators (measured: half the speed).
   f.forRange(g, i32.const(0), passes.get(), i32.const(1), () => {
-    av.forEach((v, i) => f.set(v, f32x4.load(pa.get(), 16 * i)));
-    for (let j = 0; j < 4; j++) {
-      f.set(bv, f32x4.load(pb.get(), 16 * j));
-      av.forEach((v, i) => f.set(acc[i]![j]!, madd(v.get(), bv.get(), acc[i]![j]!.get())));
-    }
-    f.set(pa, i32.add(pa.get(), i32.const(32)));
-    f.set(pb, i32.add(pb.get(), i32.const(64)));
+    bv.forEach((v, j) => f.set(v, f32x4.load(pb.get(), 16 * j)));
+    acc.forEach((row, i) => {
+      f.set(av, f32x4.load(pa.get(), 16 * i));
+      row.forEach((x, j) => f.set(x, madd(bv[j]!.get(), av.get(), x.get())));
+    });
+    f.set(pa, i32.add(pa.get(), i32.const(16 * TILE_ROWS_A)));
+    f.set(pb, i32.add(pb.get(), i32.const(16 * TILE_ROWS_B)));
   });
+  // Through memory before the lane sums: when the sums' shuffles read the loop's results directly, V8 (11 to 13)
+  // orders the loop's multiply-adds so that all six A loads come first and spills accumulators inside the loop
+  // (measured 24-43 GFLOP/s instead of 52-55). Twelve stores and loads per tile cost about 1 %.
+  const all = acc.flat();
+  all.forEach((x, i) => f.v128Store(spill.get(), x.get(), 16 * i));
+  all.forEach((x, i) => f.set(x, f32x4.load(spill.get(), 16 * i)));
   store(f, acc, c, ldc, rows, cols, load);
   return f;
 }
@@ -226,18 +262,19 @@ function directTileFunction(rows: number, madd: Madd): FunctionBuilder {
 
 /**
  * Writes the float64 tile's sums to C: element (i, j) is lane 0 + lane 1 of acc[i][j] (plus C when `load`),
- * rounded to float32, for rows < `rows` and columns < `cols`.
+ * rounded to float32, for rows < `rows` (all rows when undefined) and columns < `cols`.
  */
 function emitF64TileStore(f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local | undefined, rows: Local | undefined, cols: Local, load: Local): void {
   const sum = f.local("f64");
+  const at = f.local("i32");
   acc.forEach((row, i) => {
-    const at = i === 0 ? c.get() : i32.add(c.get(), ldc!.get());
+    f.set(at, i === 0 ? c.get() : i32.add(at.get(), ldc!.get()));
     const body = () =>
       row.forEach((x, j) =>
         f.ifThen(i32.ltS(i32.const(j), cols.get()), () => {
           f.set(sum, f64.add(f64x2.extractLane(x.get(), 0), f64x2.extractLane(x.get(), 1)));
-          f.ifThen(load.get(), () => f.set(sum, f64.add(f64.promote(f32.load(at, 4 * j)), sum.get())));
-          f.f32Store(at, f32.demote(sum.get()), 4 * j);
+          f.ifThen(load.get(), () => f.set(sum, f64.add(f64.promote(f32.load(at.get(), 4 * j)), sum.get())));
+          f.f32Store(at.get(), f32.demote(sum.get()), 4 * j);
         }),
       );
     if (i === 0) body();
@@ -318,17 +355,18 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
   const [KC, MC, NC] = [GEMM_KC, GEMM_MC, GEMM_NC];
   const f = new FunctionBuilder("gemm_nt", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
   const [m, n, k, a, lda, b, ldb, c, ldc, flags, scratch] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
-  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, pairBytes, wide, j0, jEnd] = locals(19, () => f.local("i32")) as [
-    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, rowBytes, wide, j0, jEnd, panel, rows, spill] = locals(22, () => f.local("i32")) as [
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   f.set(wide, i32.and(flags.get(), i32.const(GEMM_F64)));
   f.set(ldaB, i32.shl(lda.get(), i32.const(2)));
   f.set(ldbB, i32.shl(ldb.get(), i32.const(2)));
   f.set(ldcB, i32.shl(ldc.get(), i32.const(2)));
   f.set(packB, i32.add(scratch.get(), i32.const(MC * KC * 8)));
+  f.set(spill, i32.add(packB.get(), i32.const(NC * KC * 8)));
   const cAt = (row: Expr, col: Expr) => i32.add(i32.add(c.get(), i32.mul(row, ldcB.get())), i32.shl(col, i32.const(2)));
   const bAt = (col: Expr) => i32.add(bK.get(), i32.mul(col, ldbB.get()));
-  const colsLeft = () => f.set(cols, i32.minS(i32.const(4), i32.sub(n.get(), j.get())));
+  const colsLeft = (width: number) => f.set(cols, i32.minS(i32.const(width), i32.sub(n.get(), j.get())));
 
   const kBlock = () => {
     f.set(kb, i32.minS(i32.const(KC), i32.sub(k.get(), k0.get())));
@@ -341,7 +379,7 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
     () => {
       // Direct (few rows of A, which stay in cache): 4 rows of B at a time, read once from start to end.
       f.forRange(j, i32.const(0), n.get(), i32.const(4), () => {
-        colsLeft();
+        colsLeft(4);
         f.forRange(k0, i32.const(0), k.get(), i32.const(KC), () => {
           kBlock();
           f.ifThen(
@@ -362,47 +400,41 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
       });
     },
     () => {
-      // Packed, in GotoBLAS's order: per k block and block of GEMM_NC columns, B's 4-row tiles are packed once;
-      // then per block of GEMM_MC rows of A, its row pairs, and every tile against every pair.
+      // Packed: per k block and block of GEMM_NC columns, B's row pairs are packed once; then per block of
+      // GEMM_MC rows of A, its 6-row panels, and each panel (in L1) against every pair (from L2).
       f.forRange(k0, i32.const(0), k.get(), i32.const(KC), () => {
         kBlock();
         f.set(groups, i32.shrU(i32.add(kb.get(), i32.const(3)), i32.const(2)));
-        // Bytes of a packed row pair: 32 per group of four k, 64 with float64 values; of a B tile, twice that.
-        f.set(pairBytes, i32.shl(groups.get(), i32.add(i32.const(5), i32.shrU(wide.get(), i32.const(1)))));
-        const pair = () => i32.add(scratch.get(), i32.mul(i32.shrU(i.get(), i32.const(1)), pairBytes.get()));
-        const tile = () => i32.add(packB.get(), i32.mul(i32.shrU(i32.sub(j.get(), j0.get()), i32.const(2)), i32.shl(pairBytes.get(), i32.const(1))));
+        // Bytes of one packed row: 16 per group of four k, 32 with float64 values. A panel starting at row i of
+        // the block is at i · rowBytes, a pair starting at column j of the block at (j - j0) · rowBytes.
+        f.set(rowBytes, i32.shl(groups.get(), i32.add(i32.const(4), i32.shrU(wide.get(), i32.const(1)))));
         const widthOr = (f64Index: number, f32Index: number, args: () => Expr[]) => f.ifThen(wide.get(), () => f.call(f64Index, args()), () => f.call(f32Index, args()));
         f.forRange(j0, i32.const(0), n.get(), i32.const(NC), () => {
           f.set(jEnd, i32.minS(n.get(), i32.add(j0.get(), i32.const(NC))));
-          f.forRange(j, j0.get(), jEnd.get(), i32.const(4), () => {
-            colsLeft();
-            widthOr(ix.packBF64, ix.packB, () => [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), tile()]);
+          f.forRange(j, j0.get(), jEnd.get(), i32.const(TILE_ROWS_B), () => {
+            colsLeft(TILE_ROWS_B);
+            widthOr(ix.packBF64, ix.packB, () => [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), i32.add(packB.get(), i32.mul(i32.sub(j.get(), j0.get()), rowBytes.get()))]);
           });
           f.forRange(i0, i32.const(0), m.get(), i32.const(MC), () => {
             f.set(rowsInBlock, i32.minS(i32.const(MC), i32.sub(m.get(), i0.get())));
-            f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
-              widthOr(ix.packAF64, ix.packA, () => [
-                i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())),
-                ldaB.get(),
-                i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())),
-                kb.get(),
-                pair(),
-              ]),
-            );
-            f.forRange(j, j0.get(), jEnd.get(), i32.const(4), () => {
-              colsLeft();
-              f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(2), () =>
+            f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(TILE_ROWS_A), () => {
+              f.set(panel, i32.add(scratch.get(), i32.mul(i.get(), rowBytes.get())));
+              f.set(rows, i32.minS(i32.const(TILE_ROWS_A), i32.sub(rowsInBlock.get(), i.get())));
+              widthOr(ix.packAF64, ix.packA, () => [i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())), ldaB.get(), rows.get(), kb.get(), panel.get()]);
+              f.forRange(j, j0.get(), jEnd.get(), i32.const(TILE_ROWS_B), () => {
+                colsLeft(TILE_ROWS_B);
                 widthOr(ix.packedF64, ix.packed, () => [
-                  pair(),
-                  tile(),
+                  panel.get(),
+                  i32.add(packB.get(), i32.mul(i32.sub(j.get(), j0.get()), rowBytes.get())),
                   i32.shl(groups.get(), i32.shrU(wide.get(), i32.const(1))),
                   cAt(i32.add(i0.get(), i.get()), j.get()),
                   ldcB.get(),
-                  i32.minS(i32.const(2), i32.sub(rowsInBlock.get(), i.get())),
+                  rows.get(),
                   cols.get(),
                   load.get(),
-                ]),
-              );
+                  spill.get(),
+                ]);
+              });
             });
           });
         });
@@ -420,8 +452,8 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
   const madd: Madd = options.relaxed ? f32x4.relaxedMadd : (x, y, z) => f32x4.add(f32x4.mul(x, y), z);
   const madd64: Madd = options.relaxed ? f64x2.relaxedMadd : (x, y, z) => f64x2.add(f64x2.mul(x, y), z);
   const functions = [
-    packFunction("pack_a", 2, false),
-    packFunction("pack_b", 4, false),
+    packFunction("pack_a", TILE_ROWS_A, false),
+    packFunction("pack_b", TILE_ROWS_B, false),
     packedTileFunction("tile_packed", madd, emitTileStore),
     directTileFunction(1, madd),
     directTileFunction(2, madd),
@@ -429,8 +461,8 @@ export function gemmModuleBytes(options: GemmModuleOptions): Uint8Array<ArrayBuf
     // or not, the multiply-add gives the same bits): llama.cpp's integer dot products (8-bit activations).
     packedTileFunction("tile_f64_packed", madd64, emitF64TileStore),
     f64DirectTileFunction(madd64),
-    packFunction("pack_f64_2", 2, true),
-    packFunction("pack_f64_4", 4, true),
+    packFunction("pack_f64_a", TILE_ROWS_A, true),
+    packFunction("pack_f64_b", TILE_ROWS_B, true),
   ];
   const ix: KernelIndex = { packA: 0, packB: 1, packed: 2, direct1: 3, direct2: 4, packedF64: 5, directF64: 6, packAF64: 7, packBF64: 8 };
   const all = [...functions, gemmFunction(ix), ...decodeFunctions(), ...rowOpFunctions(), ...activationRoundingFunctions()];
