@@ -15,9 +15,9 @@
  * packedTileFunction for the orders that spill). Two ways to feed the products, same arithmetic:
  *  - packed (m ≥ PACK_MIN_ROWS): per k block and block of GEMM_NC columns, B's row pairs are interleaved four
  *    values at a time, then per block of GEMM_MC rows A's 6-row panels likewise, so the inner loop walks two
- *    pointers with constant offsets (few instructions per multiply-add; a panel stays in L1 while the pairs
- *    stream past it); float64 products pack the values already promoted (pairs of k per vector), so their loop
- *    has the float32 one's shape;
+ *    pointers with constant offsets (few instructions per multiply-add; a pair stays in L1 while the panels of
+ *    the block of A, in L2, stream past it); float64 products pack the values already promoted (pairs of k per
+ *    vector), so their loop has the float32 one's shape;
  *  - direct (fewer rows, e.g. GEMV while generating): rows are read in place, since packing B would cost as
  *    much as the few products made from it.
  */
@@ -355,8 +355,8 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
   const [KC, MC, NC] = [GEMM_KC, GEMM_MC, GEMM_NC];
   const f = new FunctionBuilder("gemm_nt", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
   const [m, n, k, a, lda, b, ldb, c, ldc, flags, scratch] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
-  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, rowBytes, wide, j0, jEnd, panel, rows, spill] = locals(22, () => f.local("i32")) as [
-    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, rowBytes, wide, j0, jEnd, rows, spill] = locals(21, () => f.local("i32")) as [
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   f.set(wide, i32.and(flags.get(), i32.const(GEMM_F64)));
   f.set(ldaB, i32.shl(lda.get(), i32.const(2)));
@@ -400,41 +400,46 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
       });
     },
     () => {
-      // Packed: per k block and block of GEMM_NC columns, B's row pairs are packed once; then per block of
-      // GEMM_MC rows of A, its 6-row panels, and each panel (in L1) against every pair (from L2).
+      // Packed, in GotoBLAS's order: per k block and block of GEMM_NC columns, B's row pairs are packed once;
+      // then per block of GEMM_MC rows of A, its 6-row panels, and each pair (in L1) against every panel (the
+      // block of A stays in L2; streaming B from L3 past a panel in L1 instead measured as fast on a quiet
+      // machine, but needs 16 GB/s of L3 per thread, which other tenants of the cache take away).
       f.forRange(k0, i32.const(0), k.get(), i32.const(KC), () => {
         kBlock();
         f.set(groups, i32.shrU(i32.add(kb.get(), i32.const(3)), i32.const(2)));
         // Bytes of one packed row: 16 per group of four k, 32 with float64 values. A panel starting at row i of
         // the block is at i · rowBytes, a pair starting at column j of the block at (j - j0) · rowBytes.
         f.set(rowBytes, i32.shl(groups.get(), i32.add(i32.const(4), i32.shrU(wide.get(), i32.const(1)))));
+        const panel = () => i32.add(scratch.get(), i32.mul(i.get(), rowBytes.get()));
+        const pair = () => i32.add(packB.get(), i32.mul(i32.sub(j.get(), j0.get()), rowBytes.get()));
         const widthOr = (f64Index: number, f32Index: number, args: () => Expr[]) => f.ifThen(wide.get(), () => f.call(f64Index, args()), () => f.call(f32Index, args()));
         f.forRange(j0, i32.const(0), n.get(), i32.const(NC), () => {
           f.set(jEnd, i32.minS(n.get(), i32.add(j0.get(), i32.const(NC))));
           f.forRange(j, j0.get(), jEnd.get(), i32.const(TILE_ROWS_B), () => {
             colsLeft(TILE_ROWS_B);
-            widthOr(ix.packBF64, ix.packB, () => [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), i32.add(packB.get(), i32.mul(i32.sub(j.get(), j0.get()), rowBytes.get()))]);
+            widthOr(ix.packBF64, ix.packB, () => [bAt(j.get()), ldbB.get(), cols.get(), kb.get(), pair()]);
           });
           f.forRange(i0, i32.const(0), m.get(), i32.const(MC), () => {
             f.set(rowsInBlock, i32.minS(i32.const(MC), i32.sub(m.get(), i0.get())));
             f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(TILE_ROWS_A), () => {
-              f.set(panel, i32.add(scratch.get(), i32.mul(i.get(), rowBytes.get())));
               f.set(rows, i32.minS(i32.const(TILE_ROWS_A), i32.sub(rowsInBlock.get(), i.get())));
-              widthOr(ix.packAF64, ix.packA, () => [i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())), ldaB.get(), rows.get(), kb.get(), panel.get()]);
-              f.forRange(j, j0.get(), jEnd.get(), i32.const(TILE_ROWS_B), () => {
-                colsLeft(TILE_ROWS_B);
+              widthOr(ix.packAF64, ix.packA, () => [i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())), ldaB.get(), rows.get(), kb.get(), panel()]);
+            });
+            f.forRange(j, j0.get(), jEnd.get(), i32.const(TILE_ROWS_B), () => {
+              colsLeft(TILE_ROWS_B);
+              f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(TILE_ROWS_A), () =>
                 widthOr(ix.packedF64, ix.packed, () => [
-                  panel.get(),
-                  i32.add(packB.get(), i32.mul(i32.sub(j.get(), j0.get()), rowBytes.get())),
+                  panel(),
+                  pair(),
                   i32.shl(groups.get(), i32.shrU(wide.get(), i32.const(1))),
                   cAt(i32.add(i0.get(), i.get()), j.get()),
                   ldcB.get(),
-                  rows.get(),
+                  i32.minS(i32.const(TILE_ROWS_A), i32.sub(rowsInBlock.get(), i.get())),
                   cols.get(),
                   load.get(),
                   spill.get(),
-                ]);
-              });
+                ]),
+              );
             });
           });
         });
