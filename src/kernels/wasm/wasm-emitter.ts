@@ -446,6 +446,17 @@ export class FunctionBuilder {
     this.body.byte(0x0b);
   }
 
+  /** do body while (cond): one branch per pass; the caller guards the first pass. */
+  doWhile(body: () => void, cond: () => Expr): void {
+    this.body.byte(0x03); // loop
+    this.body.byte(0x40);
+    body();
+    check(cond(), "i32", "do-while").emit(this.body);
+    this.body.byte(0x0d); // br_if 0: next pass
+    this.body.u32(0);
+    this.body.byte(0x0b);
+  }
+
   /**
    * for (v = start; v < end; v += step) body — signed comparison, evaluated before the first pass too.
    * `end` and `step` are re-evaluated each pass, so pass locals or constants.
