@@ -70,8 +70,7 @@ function emitTileStore(f: FunctionBuilder, acc: Local[][], c: Local, ldc: Local,
   const sums = acc.map(() => f.local("v128"));
   // [x0 l0 + l2, x1 l0 + l2, x0 l1 + l3, x1 l1 + l3] for two accumulators x0, x1.
   const halves = (x0: Expr, x1: Expr) => f32x4.add(f32x4.shuffle(x0, x1, [0, 4, 1, 5]), f32x4.shuffle(x0, x1, [2, 6, 3, 7]));
-  [...acc.keys()].reverse().forEach((i) => {
-    const row = acc[i]!;
+  acc.forEach((row, i) => {
     const col = (j: number) => row[j]!.get();
     f.set(t0, halves(col(0), col(1)));
     if (width === 2) {
@@ -362,8 +361,8 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
   const [KC, MC, NC] = [GEMM_KC, GEMM_MC, GEMM_NC];
   const f = new FunctionBuilder("gemm_nt", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
   const [m, n, k, a, lda, b, ldb, c, ldc, flags, scratch] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
-  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, rowBytes, wide, j0, jEnd, rows, spill] = locals(21, () => f.local("i32")) as [
-    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+  const [ldaB, ldbB, ldcB, k0, kb, groups, load, i0, rowsInBlock, i, j, cols, aK, bK, packB, rowBytes, wide, j0, jEnd, spill] = locals(20, () => f.local("i32")) as [
+    Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
   ];
   f.set(wide, i32.and(flags.get(), i32.const(GEMM_F64)));
   f.set(ldaB, i32.shl(lda.get(), i32.const(2)));
@@ -419,6 +418,7 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
         f.set(rowBytes, i32.shl(groups.get(), i32.add(i32.const(4), i32.shrU(wide.get(), i32.const(1)))));
         const panel = () => i32.add(scratch.get(), i32.mul(i.get(), rowBytes.get()));
         const pair = () => i32.add(packB.get(), i32.mul(i32.sub(j.get(), j0.get()), rowBytes.get()));
+        const panelRows = () => i32.minS(i32.const(TILE_ROWS_A), i32.sub(rowsInBlock.get(), i.get()));
         const widthOr = (f64Index: number, f32Index: number, args: () => Expr[]) => f.ifThen(wide.get(), () => f.call(f64Index, args()), () => f.call(f32Index, args()));
         f.forRange(j0, i32.const(0), n.get(), i32.const(NC), () => {
           f.set(jEnd, i32.minS(n.get(), i32.add(j0.get(), i32.const(NC))));
@@ -428,10 +428,9 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
           });
           f.forRange(i0, i32.const(0), m.get(), i32.const(MC), () => {
             f.set(rowsInBlock, i32.minS(i32.const(MC), i32.sub(m.get(), i0.get())));
-            f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(TILE_ROWS_A), () => {
-              f.set(rows, i32.minS(i32.const(TILE_ROWS_A), i32.sub(rowsInBlock.get(), i.get())));
-              widthOr(ix.packAF64, ix.packA, () => [i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())), ldaB.get(), rows.get(), kb.get(), panel()]);
-            });
+            f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(TILE_ROWS_A), () =>
+              widthOr(ix.packAF64, ix.packA, () => [i32.add(aK.get(), i32.mul(i32.add(i0.get(), i.get()), ldaB.get())), ldaB.get(), panelRows(), kb.get(), panel()]),
+            );
             f.forRange(j, j0.get(), jEnd.get(), i32.const(TILE_ROWS_B), () => {
               colsLeft(TILE_ROWS_B);
               f.forRange(i, i32.const(0), rowsInBlock.get(), i32.const(TILE_ROWS_A), () =>
@@ -441,7 +440,7 @@ function gemmFunction(ix: KernelIndex): FunctionBuilder {
                   i32.shl(groups.get(), i32.shrU(wide.get(), i32.const(1))),
                   cAt(i32.add(i0.get(), i.get()), j.get()),
                   ldcB.get(),
-                  i32.minS(i32.const(TILE_ROWS_A), i32.sub(rowsInBlock.get(), i.get())),
+                  panelRows(),
                   cols.get(),
                   load.get(),
                   spill.get(),
