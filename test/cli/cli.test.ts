@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { runCli } from "../helpers/cli.js";
+import { spawnSync } from "node:child_process";
+import { CLI, runCli } from "../helpers/cli.js";
 import { FIXTURES, REFERENCE } from "../helpers/paths.js";
 
 const MODELS = path.join(REFERENCE, "models");
@@ -28,6 +29,13 @@ function assertFails(r: ReturnType<typeof runCli>, mentions: string[], dir?: str
   for (const m of mentions) assert.ok(r.stderr.includes(m), `stderr should mention ${JSON.stringify(m)}: ${r.stderr}`);
   if (dir) assert.deepEqual(readdirSync(dir), [], "no output may be left behind");
 }
+
+test("the built command runs as an executable (npx and npm's bin links run it directly, not through node)", { skip: process.platform === "win32" }, () => {
+  const r = spawnSync(CLI, ["--version"], { encoding: "utf8" });
+  assert.equal(r.error, undefined, `running ${CLI}: ${r.error?.message}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version);
+});
 
 test("inspect --json reports llama.cpp's tensor types and shapes for a quantized GGUF", () => {
   const r = runCli("inspect", path.join(MODELS, "stories260K-Q4_K_M.gguf"), "--json");

@@ -2,7 +2,8 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/** The compiled command (package.json's "bin"). */
+export const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 export interface CliResult {
   status: number | null;
