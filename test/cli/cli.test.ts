@@ -37,6 +37,32 @@ test("the built command runs as an executable (npx and npm's bin links run it di
   assert.equal(r.stdout.trim(), JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version);
 });
 
+test("demo writes the synthetic checkpoint @demo stands for: --json lists the files, inspect sees the same tensors; a bad seed is refused", () => {
+  withTmp((dir) => {
+    const out = path.join(dir, "demo-model");
+    const r = runCli("demo", out, "--json");
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const written = JSON.parse(r.stdout) as { dir: string; seed: number; files: string[] };
+    assert.equal(written.seed, 1);
+    assert.deepEqual(written.files, readdirSync(out).sort());
+    for (const f of ["config.json", "model.safetensors"]) assert.ok(written.files.includes(f), f);
+    const tensors = (model: string) => {
+      const i = runCli("inspect", model, "--json", "--no-metadata");
+      assert.equal(i.status, 0, i.stderr);
+      const list = (JSON.parse(i.stdout) as { tensors: unknown[] }).tensors;
+      assert.ok(Array.isArray(list) && list.length > 0, `inspect ${model} lists tensors`);
+      return list;
+    };
+    assert.deepEqual(tensors(out), tensors("@demo"));
+    const quiet = runCli("demo", path.join(dir, "quiet"), "--quiet", "--seed", "7");
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stderr + quiet.stdout, "");
+    assertFails(runCli("demo", path.join(dir, "bad"), "--seed", "x"), ["--seed", "x"]);
+    assert.equal(existsSync(path.join(dir, "bad")), false);
+  });
+});
+
 test("inspect --json reports llama.cpp's tensor types and shapes for a quantized GGUF", () => {
   const r = runCli("inspect", path.join(MODELS, "stories260K-Q4_K_M.gguf"), "--json");
   assert.equal(r.status, 0, r.stderr);
