@@ -16,18 +16,20 @@ const BF16 = tensorType("BF16")!;
 
 /**
  * Writes the demo checkpoint (or a synthetic Llama of other dimensions) as a Hugging Face directory: text
- * files, then model.safetensors (BF16).
+ * files, then model.safetensors (BF16). Returns the names of the files written.
  */
-export async function writeDemoModel(fs: FileSystemLike, dir: string, seed = 1, dims: SyntheticLlamaDimensions = DEMO_DIMENSIONS): Promise<void> {
+export async function writeDemoModel(fs: FileSystemLike, dir: string, seed = 1, dims: SyntheticLlamaDimensions = DEMO_DIMENSIONS): Promise<string[]> {
   const demo = buildSyntheticLlama(dims, seed);
+  const weights = "model.safetensors";
   await fs.mkdir(dir);
   await writeFiles(fs, dir, demo.files);
   await writeSafetensors(
     fs,
-    fs.join(dir, "model.safetensors"),
+    fs.join(dir, weights),
     demo.tensors.map((t) => ({ name: t.name, type: BF16, shape: t.shape, read: async () => fromFloat32(t.values(), BF16) })),
     new Map([["format", "pt"]]),
   );
+  return [...Object.keys(demo.files), weights];
 }
 
 export async function openDemoModel(seed = 1): Promise<ModelSource> {

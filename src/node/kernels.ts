@@ -67,7 +67,7 @@ export async function createNodeKernels(options: NodeKernelOptions = {}): Promis
   try {
     return await createWasm(options, threads, native);
   } catch (e) {
-    // "auto" falls back to WebAssembly alone when onnxruntime-node is installed but does not start.
+    // "auto" falls back to WebAssembly alone when the native GEMM (addon or onnxruntime-node) does not start.
     if (kind !== "auto" || !native) throw e;
     return createWasm(options, threads, undefined);
   }

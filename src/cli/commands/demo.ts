@@ -17,8 +17,8 @@ export function registerDemo(program: Command): void {
     .addHelpText("after", "\nEvery command also accepts @demo in place of a model path, without writing anything.\n\nExample:\n  bitsmith demo ./demo-model && bitsmith inspect ./demo-model")
     .action(async (dir: string, opts: OutputOptions & { seed: string }) => {
       const seed = integerOption(opts.seed, "--seed", 0, 0xffffffff);
-      await writeDemoModel(nodeFileSystem, dir, seed);
-      if (opts.json) printJson({ dir, seed, files: (await nodeFileSystem.list(dir)).sort() });
+      const files = await writeDemoModel(nodeFileSystem, dir, seed);
+      if (opts.json) printJson({ dir, seed, files: files.sort() });
       else if (!opts.quiet) process.stderr.write(`wrote the synthetic demo model to ${dir}\n`);
     });
 }
