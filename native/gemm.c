@@ -54,23 +54,17 @@ typedef struct {
   int failed;
 } Part;
 
-/* Rows [0, mr) of A for k in [0, kc): for each p, MR values (zeros for rows past mr). */
-static void pack_a(const float *a, int lda, int mr, int kc, void *out) {
-  float *dst = (float *)out;
-  for (int p = 0; p < kc; p++, dst += MR) {
-    for (int i = 0; i < mr; i++) dst[i] = a[(size_t)i * lda + p];
-    for (int i = mr; i < MR; i++) dst[i] = 0.0f;
+/* Rows [0, mr) of A for k in [0, kc): for each p, MR values as T (zeros for rows past mr). */
+#define DEFINE_PACK_A(name, T)                                           \
+  static void name(const float *a, int lda, int mr, int kc, void *out) { \
+    T *dst = (T *)out;                                                   \
+    for (int p = 0; p < kc; p++, dst += MR) {                            \
+      for (int i = 0; i < mr; i++) dst[i] = a[(size_t)i * lda + p];      \
+      for (int i = mr; i < MR; i++) dst[i] = 0;                          \
+    }                                                                    \
   }
-}
-
-/* As pack_a, promoted to float64. */
-static void pack_a64(const float *a, int lda, int mr, int kc, void *out) {
-  double *dst = (double *)out;
-  for (int p = 0; p < kc; p++, dst += MR) {
-    for (int i = 0; i < mr; i++) dst[i] = a[(size_t)i * lda + p];
-    for (int i = mr; i < MR; i++) dst[i] = 0.0;
-  }
-}
+DEFINE_PACK_A(pack_a, float)
+DEFINE_PACK_A(pack_a64, double)
 
 #ifdef BITSMITH_AVX2
 /* The 8 × 8 block at rows r[0..7], values [p, p + 8) transposed: dst[q · stride + i] = r[i][p + q]. */
@@ -140,24 +134,19 @@ static void pack_b64(const float *b, int ldb, int nr, int kc, void *out) {
   }
 }
 
-/* Adds (or, without `load`, writes) rows [0, mr) × columns [0, nr) of the tile t to C. */
-static void store_tile(float t[MR][NR], float *c, int ldc, int mr, int nr, int load) {
-  for (int i = 0; i < mr; i++) {
-    float *row = c + (size_t)i * ldc;
-    if (load)
-      for (int j = 0; j < nr; j++) row[j] += t[i][j];
-    else
-      for (int j = 0; j < nr; j++) row[j] = t[i][j];
+/*
+ * Adds (or, without `load`, writes) rows [0, mr) × columns [0, nr) of the tile t (T values, W per row) to C; the
+ * sum is taken in T, then rounded to float32.
+ */
+#define DEFINE_STORE_TILE(name, T, W)                                                      \
+  static void name(T t[MR][W], float *c, int ldc, int mr, int nr, int load) {              \
+    for (int i = 0; i < mr; i++) {                                                         \
+      float *row = c + (size_t)i * ldc;                                                    \
+      for (int j = 0; j < nr; j++) row[j] = (float)(load ? (T)row[j] + t[i][j] : t[i][j]); \
+    }                                                                                      \
   }
-}
-
-/* Adds (or writes) rows [0, mr) × columns [0, nr) of the float64 tile t to C, each rounded to float32. */
-static void store_tile64(double t[MR][NR64], float *c, int ldc, int mr, int nr, int load) {
-  for (int i = 0; i < mr; i++) {
-    float *row = c + (size_t)i * ldc;
-    for (int j = 0; j < nr; j++) row[j] = (float)(load ? (double)row[j] + t[i][j] : t[i][j]);
-  }
-}
+DEFINE_STORE_TILE(store_tile, float, NR)
+DEFINE_STORE_TILE(store_tile64, double, NR64)
 
 #ifdef BITSMITH_AVX2
 /*
@@ -180,71 +169,46 @@ static void store_tile64(double t[MR][NR64], float *c, int ldc, int mr, int nr, 
   }                                                                                             \
   V acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}}
 
-static void tile(int kc, const void *pa, const void *pb, float *c, int ldc, int mr, int nr, int load) {
-  const float *a = (const float *)pa, *b = (const float *)pb;
-  TILE_PRODUCT(__m256, _mm256_setzero_ps, _mm256_load_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, NR);
-  if (mr == MR && nr == NR) {
-    for (int i = 0; i < MR; i++) {
-      float *row = c + (size_t)i * ldc;
-      if (load) {
-        acc[i][0] = _mm256_add_ps(_mm256_loadu_ps(row), acc[i][0]);
-        acc[i][1] = _mm256_add_ps(_mm256_loadu_ps(row + 8), acc[i][1]);
-      }
-      _mm256_storeu_ps(row, acc[i][0]);
-      _mm256_storeu_ps(row + 8, acc[i][1]);
-    }
-    return;
-  }
-  float t[MR][NR];
-  for (int i = 0; i < MR; i++) {
-    _mm256_storeu_ps(t[i], acc[i][0]);
-    _mm256_storeu_ps(t[i] + 8, acc[i][1]);
-  }
-  store_tile(t, c, ldc, mr, nr, load);
-}
+/* C's float32 values as the tile's vectors and back: 8 float32, or 4 promoted to float64 (stored rounded). */
+static inline __m256 load_c(const float *p) { return _mm256_loadu_ps(p); }
+static inline void store_c(float *p, __m256 v) { _mm256_storeu_ps(p, v); }
+static inline __m256d load_c64(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+static inline void store_c64(float *p, __m256d v) { _mm_storeu_ps(p, _mm256_cvtpd_ps(v)); }
 
-static void tile64(int kc, const void *pa, const void *pb, float *c, int ldc, int mr, int nr, int load) {
-  const double *a = (const double *)pa, *b = (const double *)pb;
-  TILE_PRODUCT(__m256d, _mm256_setzero_pd, _mm256_load_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, NR64);
-  if (mr == MR && nr == NR64) {
-    for (int i = 0; i < MR; i++) {
-      float *row = c + (size_t)i * ldc;
-      if (load) {
-        acc[i][0] = _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(row)), acc[i][0]);
-        acc[i][1] = _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(row + 4)), acc[i][1]);
-      }
-      _mm_storeu_ps(row, _mm256_cvtpd_ps(acc[i][0]));
-      _mm_storeu_ps(row + 4, _mm256_cvtpd_ps(acc[i][1]));
-    }
-    return;
+/* tile / tile64: the register tile's products, then C (+)= them; partial tiles through memory and store_tile. */
+#define DEFINE_TILE(name, T, V, W, ZERO, LOAD, STORE, BROADCAST, FMA, ADD, LOAD_C, STORE_C, store_tile)    \
+  static void name(int kc, const void *pa, const void *pb, float *c, int ldc, int mr, int nr, int load) { \
+    const T *a = (const T *)pa, *b = (const T *)pb;                                                      \
+    TILE_PRODUCT(V, ZERO, LOAD, BROADCAST, FMA, W);                                                      \
+    if (mr == MR && nr == (W)) {                                                                         \
+      for (int i = 0; i < MR; i++)                                                                       \
+        for (int h = 0; h < 2; h++) {                                                                    \
+          float *at = c + (size_t)i * ldc + h * (W) / 2;                                                 \
+          STORE_C(at, load ? ADD(LOAD_C(at), acc[i][h]) : acc[i][h]);                                    \
+        }                                                                                                \
+      return;                                                                                            \
+    }                                                                                                    \
+    T t[MR][W];                                                                                          \
+    for (int i = 0; i < MR; i++)                                                                         \
+      for (int h = 0; h < 2; h++) STORE(t[i] + h * (W) / 2, acc[i][h]);                                  \
+    store_tile(t, c, ldc, mr, nr, load);                                                                 \
   }
-  double t[MR][NR64];
-  for (int i = 0; i < MR; i++) {
-    _mm256_storeu_pd(t[i], acc[i][0]);
-    _mm256_storeu_pd(t[i] + 4, acc[i][1]);
-  }
-  store_tile64(t, c, ldc, mr, nr, load);
-}
+DEFINE_TILE(tile, float, __m256, NR, _mm256_setzero_ps, _mm256_load_ps, _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_add_ps, load_c, store_c, store_tile)
+DEFINE_TILE(tile64, double, __m256d, NR64, _mm256_setzero_pd, _mm256_load_pd, _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_add_pd, load_c64, store_c64, store_tile64)
 #else
-static void tile(int kc, const void *pa, const void *pb, float *c, int ldc, int mr, int nr, int load) {
-  const float *a = (const float *)pa, *b = (const float *)pb;
-  float t[MR][NR];
-  memset(t, 0, sizeof t);
-  for (int p = 0; p < kc; p++, a += MR, b += NR)
-    for (int i = 0; i < MR; i++)
-      for (int j = 0; j < NR; j++) t[i][j] += a[i] * b[j];
-  store_tile(t, c, ldc, mr, nr, load);
-}
-
-static void tile64(int kc, const void *pa, const void *pb, float *c, int ldc, int mr, int nr, int load) {
-  const double *a = (const double *)pa, *b = (const double *)pb;
-  double t[MR][NR64];
-  memset(t, 0, sizeof t);
-  for (int p = 0; p < kc; p++, a += MR, b += NR64)
-    for (int i = 0; i < MR; i++)
-      for (int j = 0; j < NR64; j++) t[i][j] += a[i] * b[j];
-  store_tile64(t, c, ldc, mr, nr, load);
-}
+/* tile / tile64 in plain C (the compiler vectorises the j loop). */
+#define DEFINE_PORTABLE_TILE(name, T, W, store_tile)                                                     \
+  static void name(int kc, const void *pa, const void *pb, float *c, int ldc, int mr, int nr, int load) { \
+    const T *a = (const T *)pa, *b = (const T *)pb;                                                      \
+    T t[MR][W];                                                                                          \
+    memset(t, 0, sizeof t);                                                                              \
+    for (int p = 0; p < kc; p++, a += MR, b += (W))                                                      \
+      for (int i = 0; i < MR; i++)                                                                       \
+        for (int j = 0; j < (W); j++) t[i][j] += a[i] * b[j];                                            \
+    store_tile(t, c, ldc, mr, nr, load);                                                                 \
+  }
+DEFINE_PORTABLE_TILE(tile, float, NR, store_tile)
+DEFINE_PORTABLE_TILE(tile64, double, NR64, store_tile64)
 #endif
 
 /*
