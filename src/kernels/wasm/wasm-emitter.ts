@@ -463,20 +463,15 @@ export class FunctionBuilder {
    */
   forRange(v: Local, start: Expr, end: Expr, step: Expr, body: () => void): void {
     this.set(v, start);
-    this.body.byte(0x02); // block
-    this.body.byte(0x40);
-    i32.geS(v.get(), end).emit(this.body);
-    this.body.byte(0x0d); // br_if 0: skip when empty
-    this.body.u32(0);
-    this.body.byte(0x03); // loop
-    this.body.byte(0x40);
-    body();
-    this.set(v, i32.add(v.get(), step));
-    i32.ltS(v.get(), end).emit(this.body);
-    this.body.byte(0x0d); // br_if 0: next pass
-    this.body.u32(0);
-    this.body.byte(0x0b);
-    this.body.byte(0x0b);
+    this.ifThen(i32.ltS(v.get(), end), () =>
+      this.doWhile(
+        () => {
+          body();
+          this.set(v, i32.add(v.get(), step));
+        },
+        () => i32.ltS(v.get(), end),
+      ),
+    );
   }
 
   /** The function body with its local declarations. */
